@@ -58,16 +58,15 @@ class PipelineRun:
         self.result.update(result, status="succeeded", finished=_now())
         write_json(self.path, self.result)
         mlflow.end_run("FINISHED")
-        _unhook()
         return self.result
 
-    def fail(self, error:str)->None:
-        "Record failure: write the result and end the run as FAILED."
+    def fail(self, error:str, user_error:bool=False)->None:
+        "Record failure in the result; end the run as FAILED if it is still running (a run already finished keeps its status)."
         import mlflow
-        self.result.update(status="failed", error=error, finished=_now())
+        self.result.update(status="failed", error=error, user_error=user_error, finished=_now())
         write_json(self.path, self.result)
-        if mlflow.active_run() is not None: mlflow.end_run("FAILED")
-        _unhook()
+        active = mlflow.active_run()
+        if active is not None and active.info.run_id == self.run_id: mlflow.end_run("FAILED")
 
 def _redact(uri):
     from mlops_nb.data import redact_url
@@ -77,16 +76,16 @@ def _redact(uri):
 _ACTIVE: list = []
 
 def _on_cell(result):
+    "After each cell: a cell that raised fails the pipeline (its `MlopsError`s are marked as the user's to fix)."
     if result.error_in_exec is not None and _ACTIVE:
         e = result.error_in_exec
-        _ACTIVE[-1].fail(f"{type(e).__name__}: {e}")
+        _ACTIVE[-1].fail(f"{type(e).__name__}: {e}", isinstance(e, MlopsError))
 
-def _unhook():
-    _ACTIVE.clear()
-    try:
-        ip = get_ipython()  # noqa: F821 (defined in IPython)
-        ip.events.unregister("post_run_cell", _on_cell)
-    except (NameError, ValueError): pass
+def _hook():
+    "Register `_on_cell` once in the running IPython kernel (a plain Python process has none)."
+    try: ev = get_ipython().events  # noqa: F821 (defined in IPython)
+    except NameError: return
+    if _on_cell not in ev.callbacks["post_run_cell"]: ev.register("post_run_cell", _on_cell)
 
 def start_run(pipeline:str, s:Settings, **params)->PipelineRun:
     "Start the MLflow run of `pipeline` with settings `s`, logging `params`; returns the `PipelineRun`."
@@ -104,10 +103,7 @@ def start_run(pipeline:str, s:Settings, **params)->PipelineRun:
     if params: mlflow.log_params({k: _redact(v) if isinstance(v, str) else v for k, v in params.items()})
     pr = PipelineRun(pipeline, s, run, lineage)
     _ACTIVE.clear(); _ACTIVE.append(pr)
-    try:
-        ip = get_ipython()  # noqa: F821
-        ip.events.register("post_run_cell", _on_cell)
-    except NameError: pass
+    _hook()
     return pr
 
 # %% ../nbs/10_pipeline.ipynb #92cbd79a
@@ -193,22 +189,19 @@ def _log_notebook(result:dict, s:Settings, nb:Path):
     if result.get("status") != "succeeded" and c.get_run(run_id).info.status == "RUNNING":
         c.set_terminated(run_id, "FAILED")
 
-def _error_text(e)->str:
+def _error_text(e, user_error:bool=False)->str:
+    "The error of a failed execution in plain words; the stack only for errors that are not the user's to fix."
     from papermill.exceptions import PapermillExecutionError
     if isinstance(e, PapermillExecutionError):
         where = f"cell {e.exec_count}" if e.exec_count else f"cell #{e.cell_index}"
         tb = [_ANSI.sub("", t) for t in e.traceback]
-        user_error = any(e.ename == c.__name__ for c in _user_errors())
+        user_error = user_error or e.ename in ("SettingsError", "DataError", "MlopsError")
         detail = "" if user_error else "\n" + "\n".join(l for t in tb[-3:] for l in t.splitlines()[-6:])
         return f"{where} raised {e.ename}: {e.evalue}{detail}"
     name = type(e).__name__
     if name == "CellTimeoutError": return f"a cell ran longer than cell_timeout and was stopped ({e})"
     if name == "DeadKernelError": return f"the kernel died (out of memory, or killed): {e}"
     return f"{name}: {e}"
-
-def _user_errors():
-    from mlops_nb import config, data
-    return [config.MlopsError, config.SettingsError, data.DataError]
 
 def run_pipeline(pipeline:str, # shipped pipeline name or notebook path
                  params:dict|None=None, # parameters; text values are converted to the declared types
@@ -234,10 +227,12 @@ def run_pipeline(pipeline:str, # shipped pipeline name or notebook path
                             progress_bar=progress, log_output=log_output, execution_timeout=s.cell_timeout or None,
                             start_timeout=60)
     except MlopsError: raise
-    except Exception as e: error = _error_text(e)
+    except Exception as e: error = e
     finally: _stop_kernel(km)
     result = json.loads(res_file.read_text()) if res_file.exists() else dict(pipeline=name)
+    if error is not None: error = _error_text(error, result.get("user_error", False))
     if error and result.get("status") != "failed": result.update(status="failed", error=error, finished=_now())
+    if error: result["error"] = error
     elif not error and result.get("status") != "succeeded": result.update(status="succeeded", finished=_now())
     result.update(executed_notebook=str(out_nb), result_file=str(res_file))
     try: _log_notebook(result, s, out_nb)
