@@ -1,0 +1,230 @@
+"""The model service as a real uvicorn process on loopback, called over HTTP, side by side with `mlflow models serve`."""
+import http.client, json, os, signal, socket, sqlite3, subprocess, sys, threading, time
+
+import pytest
+
+from conftest import BIN, run
+
+KEY = "k3y-not-in-logs"
+HEAVY = ("papermill", "optuna", "matplotlib", "jupyter_client", "ipykernel", "nbformat", "mlflow", "IPython")
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0)); return s.getsockname()[1]
+
+
+def base_env(project, **extra):
+    "The environment without MLFLOW_* / MLOPS_NB_* keys, plus `extra`."
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("MLFLOW_", "MLOPS_NB_"))}
+    env["PATH"] = f"{BIN}{os.pathsep}{env.get('PATH', '')}"   # mlflow models serve runs `uvicorn` from PATH
+    env.update({k: str(v) for k, v in extra.items()})
+    return env
+
+
+def call(port, method, path, body=None, headers=None, raw=None, timeout=30):
+    c = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
+    data = raw if raw is not None else (json.dumps(body) if body is not None else None)
+    c.request(method, path, data, {"Content-Type": "application/json", **(headers or {})})
+    r = c.getresponse(); text = r.read(); c.close()
+    try: return r.status, json.loads(text)
+    except ValueError: return r.status, text.decode()
+
+
+def start(cmd, project, env, port, log, timeout=90):
+    p = subprocess.Popen([str(c) for c in cmd], cwd=project, env=env, stdout=log, stderr=subprocess.STDOUT)
+    t0 = time.time()
+    while time.time() - t0 < timeout:
+        if p.poll() is not None: raise RuntimeError(f"{cmd[0]} exited {p.returncode}: {open(log.name).read()[-2000:]}")
+        try:
+            if call(port, "GET", "/ping", timeout=2)[0] == 200: return p
+        except OSError: pass
+        time.sleep(0.1)
+    p.kill(); raise RuntimeError(f"{cmd} not ready in {timeout}s")
+
+
+def stop(p):
+    if p.poll() is None:
+        p.send_signal(signal.SIGTERM)
+        try: p.wait(30)
+        except subprocess.TimeoutExpired: p.kill(); p.wait()
+    return p.returncode
+
+
+@pytest.fixture(scope="module")
+def demo(tmp_path_factory):
+    "A demo project: breast_cancer version 1 (champion) and version 2 (challenger)."
+    d = tmp_path_factory.mktemp("serve") / "demo"
+    p = run([BIN / "mlops-nb", "demo", "--dir", d], cwd=d.parent, env=base_env(d.parent), timeout=300)
+    assert p.returncode == 0, p.stderr
+    return d
+
+
+@pytest.fixture(scope="module")
+def rows(demo):
+    import pandas as pd
+    return pd.read_csv(demo / "data" / "breast_cancer.csv").drop(columns="diagnosis")
+
+
+@pytest.fixture(scope="module")
+def ours(demo, tmp_path_factory):
+    port = free_port()
+    log = open(tmp_path_factory.mktemp("logs") / "ours.log", "w+")
+    env = base_env(demo, MLOPS_NB_API_KEY=KEY, MLOPS_NB_MAX_ROWS=1000, MLOPS_NB_MAX_BODY_MB=1, MLOPS_NB_POLL_SECONDS=0.5,
+                   MLFLOW_TRACKING_URI=f"sqlite:///{demo}/workspace/mlflow.db")
+    p = start([BIN / "mlops-nb", "serve", "--port", port], demo, env, port, log)
+    yield port, log
+    stop(p)
+
+
+@pytest.fixture(scope="module")
+def theirs(demo, tmp_path_factory):
+    port = free_port()
+    log = open(tmp_path_factory.mktemp("logs") / "mlflow.log", "w+")
+    env = base_env(demo, MLFLOW_TRACKING_URI=f"sqlite:///{demo}/workspace/mlflow.db")
+    p = start([BIN / "mlflow", "models", "serve", "-m", "models:/breast_cancer@champion", "--env-manager", "local", "-p", port], demo, env, port, log, 180)
+    yield port
+    stop(p)
+
+
+H = {"X-API-Key": KEY}
+
+
+def champion(demo):
+    from mlflow import MlflowClient
+    uri = f"sqlite:///{demo}/workspace/mlflow.db"
+    return MlflowClient(uri, registry_uri=uri), str(MlflowClient(uri, registry_uri=uri).get_model_version_by_alias("breast_cancer", "champion").version)
+
+
+def test_import_is_light():
+    code = "import sys, mlops_nb, mlops_nb.serve; print(','.join(m for m in %r if m in sys.modules))" % (HEAVY,)
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.strip()
+    assert out == "", f"importing mlops_nb.serve loaded {out}"
+
+
+def test_same_predictions_as_mlflow_models_serve(ours, theirs, rows, demo):
+    port, _ = ours
+    X = rows.head(7)
+    payloads = [{"dataframe_split": json.loads(X.to_json(orient="split", index=False))},
+                {"dataframe_records": X.to_dict(orient="records")}, {"instances": X.to_dict(orient="records")}]
+    for body in payloads:
+        s1, a = call(port, "POST", "/invocations", body, H)
+        s2, b = call(theirs, "POST", "/invocations", body)
+        assert (s1, s2) == (200, 200), (a, b)
+        assert a == b and len(a["predictions"]) == 7
+    s, r = call(port, "POST", "/predict", {"records": X.head(2).to_dict(orient="records")}, H)
+    assert s == 200 and r["model_name"] == "breast_cancer" and r["model_version"] == champion(demo)[1] and len(r["request_id"]) == 32
+    assert r["predictions"] == b["predictions"][:2]
+
+
+def test_bad_inputs_are_4xx_naming_the_field(ours, rows):
+    port, _ = ours
+    rec = rows.head(1).to_dict(orient="records")[0]
+    missing = {k: v for k, v in rec.items() if k != "mean radius"}
+    cases = [({"records": [missing]}, None, 422, "mean radius"),
+             ({"records": [{**rec, "mean area": "big"}]}, None, 422, "mean area"),
+             ({"dataframe_split": {"columns": list(rec), "data": [[*list(rec.values())[:-1], "x"]]}}, None, 422, list(rec)[-1]),
+             (None, b"", 422, "body"),
+             (None, b"{not json", 400, "body"),
+             ({"records": []}, None, 422, "records"),
+             ({"records": [rec] * 1001}, None, 413, "records"),
+             (None, b'{"records": [' + b",".join([json.dumps(rec).encode()] * 4000) + b"]}", 413, "body"),
+             ({"dataframe_split": {"columns": ["a"]}}, None, 422, "dataframe_split"),
+             ({"rows": [rec]}, None, 422, "body")]
+    for body, raw, status, field in cases:
+        s, r = call(port, "POST", "/invocations", body, H, raw=raw)
+        assert s == status and r["field"] == field and field in r["message"] + r["field"], (field, s, r)
+    s, r = call(port, "POST", "/feedback", {"feedback": [{"row": 0, "label": "x"}]}, H)
+    assert s == 422 and r["field"] == "feedback[0].request_id"
+
+
+def test_auth_and_no_secrets(ours, rows):
+    port, log = ours
+    body = {"records": rows.head(1).to_dict(orient="records")}
+    assert call(port, "POST", "/predict", body)[0] == 401
+    assert call(port, "POST", "/predict", body, {"X-API-Key": "wrong"})[0] == 401
+    assert call(port, "POST", "/predict", body, {"Authorization": f"Bearer {KEY}"})[0] == 200
+    assert call(port, "GET", "/metadata")[0] == 401
+    assert call(port, "GET", "/health")[0] == 200 and call(port, "GET", "/ready")[0] == 200
+    s, meta = call(port, "GET", "/metadata", headers=H)
+    assert s == 200 and meta["model_name"] == "breast_cancer" and meta["alias"] == "champion"
+    assert meta["input_schema"][0] == {"name": "mean radius", "type": "double", "required": True}
+    assert meta["lineage"]["data_fingerprint"]
+    s, m = call(port, "GET", "/metrics")
+    assert 'mlops_nb_requests_total{route="/predict",status="401"}' in m and "mlops_nb_request_seconds_bucket" in m
+    log.flush()
+    assert KEY not in json.dumps(meta) and KEY not in open(log.name).read()
+
+
+def test_feedback_joins_request_ids(ours, demo, rows):
+    port, _ = ours
+    s, r = call(port, "POST", "/predict", {"records": rows.head(3).to_dict(orient="records")}, H)
+    s, f = call(port, "POST", "/feedback", {"feedback": [{"request_id": r["request_id"], "row": i, "label": "benign"} for i in range(3)]}, H)
+    assert s == 200 and f == {"accepted": 3}
+    time.sleep(1.5)
+    con = sqlite3.connect(demo / "workspace" / "predictions.db")
+    got = con.execute("select count(*) from predictions p join feedback f using (request_id, row) where p.request_id = ?", (r["request_id"],)).fetchone()
+    assert got == (3,)
+
+
+def test_schemathesis_finds_no_5xx(ours):
+    port, _ = ours
+    p = run([BIN / "schemathesis", "run", f"http://127.0.0.1:{port}/openapi.json", "--checks", "not_a_server_error",
+             "--max-examples", "25", "-H", f"X-API-Key: {KEY}", "--generation-deterministic"], cwd=".", timeout=120)
+    assert p.returncode == 0, p.stdout[-4000:]
+
+
+def test_champion_switch_under_load(ours, demo, rows):
+    "Move champion to the other version while four clients keep requesting: no failure, and the new version is served."
+    port, _ = ours
+    mc, old = champion(demo)
+    new = "1" if old == "2" else "2"
+    body = json.dumps({"records": rows.head(5).to_dict(orient="records")})
+    seen, failures, stop_ = [], [], threading.Event()
+
+    def client():
+        c = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+        for _ in range(100000):
+            if stop_.is_set(): break
+            c.request("POST", "/predict", body, {"Content-Type": "application/json", **H})
+            r = c.getresponse(); data = r.read()
+            if r.status != 200: failures.append((r.status, data))
+            else: seen.append(json.loads(data)["model_version"])
+
+    ts = [threading.Thread(target=client) for _ in range(4)]
+    for t in ts: t.start()
+    time.sleep(1)
+    mc.set_registered_model_alias("breast_cancer", "champion", new)
+    t0 = time.time()
+    while time.time() - t0 < 30 and call(port, "GET", "/metadata", headers=H)[1]["model_version"] != new: time.sleep(0.2)
+    time.sleep(1)
+    stop_.set()
+    for t in ts: t.join(60)
+    mc.set_registered_model_alias("breast_cancer", "champion", old)
+    assert failures == []
+    assert old in seen and seen[-1] == new, set(seen)
+
+
+def test_sigterm_loses_no_prediction(demo, rows, tmp_path):
+    "Predictions queued when SIGTERM arrives are written before the process exits."
+    port, store = free_port(), tmp_path / "preds.db"
+    env = base_env(demo, MLOPS_NB_PREDICTION_STORE=f"sqlite:///{store}", MLOPS_NB_POLL_SECONDS=0)
+    log = open(tmp_path / "log", "w+")
+    p = start([BIN / "mlops-nb", "serve", "--port", port], demo, env, port, log)
+    body = json.dumps({"records": rows.head(10).to_dict(orient="records")})
+    ok = []
+
+    def client():
+        c = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+        for _ in range(40):
+            c.request("POST", "/predict", body, {"Content-Type": "application/json"})
+            r = c.getresponse(); r.read()
+            if r.status == 200: ok.append(1)
+    ts = [threading.Thread(target=client) for _ in range(4)]
+    for t in ts: t.start()
+    for t in ts: t.join(60)
+    p.send_signal(signal.SIGTERM)   # at once: the writer (every 0.5 s) still has rows queued
+    # uvicorn drains, runs the shutdown (which flushes the log), then re-raises SIGTERM: exit status -15
+    assert p.wait(30) in (0, -signal.SIGTERM), open(log.name).read()[-2000:]
+    assert len(ok) == 160
+    assert sqlite3.connect(store).execute("select count(*) from predictions").fetchone()[0] == 160 * 10
