@@ -11,7 +11,8 @@ from pathlib import Path
 from .config import MlopsError
 
 # %% auto #0
-__all__ = ['cmd_run', 'demo_data', 'make_demo_project', 'cmd_demo', 'main']
+__all__ = ['cmd_run', 'cmd_promote', 'cmd_rollback', 'cmd_status', 'demo_data', 'make_demo_project', 'cmd_demo', 'cmd_serve',
+           'main']
 
 # %% ../nbs/12_cli.ipynb #4cd17081
 _RUN_HELP = """Run a pipeline notebook with papermill.
@@ -33,8 +34,22 @@ def _parser()->argparse.ArgumentParser:
     r.add_argument("pipeline", metavar="PIPELINE")
     r.add_argument("-p", "--parameter", nargs=2, action="append", default=[], metavar=("NAME", "VALUE"), help="a parameter of the notebook (repeatable)")
     r.add_argument("--log-output", action="store_true", help="stream the notebook's output to the terminal")
+    pr = sub.add_parser("promote", help="make a version champion: through the validation gate, or --force",
+                        description="Make VERSION of NAME the champion. Without --force the validate pipeline runs the gate "
+                                    "on the project's data first, and promotes only if every check passes.")
+    pr.add_argument("name", metavar="NAME"); pr.add_argument("version", metavar="VERSION")
+    pr.add_argument("--force", action="store_true", help="skip the checks (recorded as forced)")
+    pr.add_argument("--reason", default="", help="why, recorded with the promotion")
+    rb = sub.add_parser("rollback", help="restore the previous champion")
+    rb.add_argument("name", metavar="NAME"); rb.add_argument("--reason", default="rollback", help="why, recorded with the rollback")
+    st = sub.add_parser("status", help="champion, challenger, verdicts, lineage and the latest pipeline results")
+    st.add_argument("name", metavar="NAME", nargs="?", help="registered model (default: model_name from settings)")
     d = sub.add_parser("demo", help="the whole lifecycle on a dataset that ships offline, in a fresh folder")
     d.add_argument("--dir", default="demo", help="the demo's project folder (default: ./demo); replaced if it holds an earlier demo")
+    sv = sub.add_parser("serve", help="serve a registered model over HTTP (MLflow scoring protocol, /predict, /metrics)")
+    sv.add_argument("--model", default=None, help="model URI (default: models:/MODEL_NAME@champion, following the alias)")
+    sv.add_argument("--host", default="127.0.0.1", help="interface to listen on (default: 127.0.0.1; 0.0.0.0 for all)")
+    sv.add_argument("--port", type=int, default=8080, help="TCP port (default: 8080)")
     return p
 
 # %% ../nbs/12_cli.ipynb #f03e07bd
@@ -49,8 +64,62 @@ def _summary(res:dict)->str:
     lines = [f"{res.get('pipeline')}: {res.get('status')}  (MLflow run {res.get('run_id')})"]
     if res.get("model_version"): lines.append(f"  model     {res['model_name']} version {res['model_version']}  aliases: {', '.join(res.get('aliases', []))}")
     if res.get("metrics"): lines.append("  metrics   " + "  ".join(f"{k}={v:.4g}" for k, v in res["metrics"].items()))
+    if res.get("verdict"): lines.append(f"  verdict   {'passed' if res['verdict']['passed'] else 'FAILED'}; champion: version {res.get('champion') or 'none'}")
     lines += [f"  notebook  {res.get('executed_notebook')}", f"  result    {res.get('result_file')}"]
     return "\n".join(lines)
+
+# %% ../nbs/12_cli.ipynb #d84afc54
+def _registry(name:str|None=None):
+    from mlops_nb.config import get_settings, use_mlflow
+    s = get_settings(model_name=name)
+    use_mlflow(s)
+    return s
+
+def cmd_promote(args)->int:
+    from mlops_nb import registry
+    from mlops_nb.pipeline import run_pipeline
+    if args.force:
+        _registry(args.name)
+        rec = registry.promote(args.name, args.version, f"forced: {args.reason or 'no reason given'}", action="promote (forced)")
+        print(f"{args.name}: champion is now version {rec['version']} (was {rec['previous'] or 'none'}), forced by {rec['by']}")
+        return 0
+    res = run_pipeline("validate", {"model_name": args.name, "candidate": str(args.version)})
+    print(_summary(res))
+    return 0
+
+def cmd_rollback(args)->int:
+    from mlops_nb import registry
+    _registry(args.name)
+    rec = registry.rollback(args.name, args.reason)
+    print(f"{args.name}: champion is now version {rec['version']} (was {rec['previous']}), rolled back by {rec['by']}")
+    return 0
+
+def _describe(label, v)->list[str]:
+    if v is None: return [f"  {label:<11}none"]
+    out = [f"  {label:<11}version {v['version']}  verdict: {v.get('verdict', 'not validated')}  created {v['created']}"]
+    if "data_fingerprint" in v: out.append(f"  {'':<11}data {v.get('data_source', '?')} ({v.get('data_rows', '?')} rows, fingerprint {v['data_fingerprint']})")
+    if "git_commit" in v: out.append(f"  {'':<11}code {v['git_commit'][:12]}{' (dirty)' if v.get('git_dirty') == 'true' else ''}, mlops_nb {v.get('package_version', '?')}, run {v.get('run_id', '?')}")
+    if v.get("verdict") == "failed": out.append(f"  {'':<11}reasons: {v.get('verdict_reasons', '')}")
+    return out
+
+def cmd_status(args)->int:
+    import json
+    from mlops_nb import registry
+    s = _registry(args.name)
+    st = registry.model_status(s.model_name)
+    lines = [f"model {st['name']} ({st['versions']} versions) in {__import__('mlops_nb.data', fromlist=['redact_url']).redact_url(s.mlflow_uri)}"]
+    lines += _describe("champion", st["champion"]) + _describe("challenger", st["challenger"])
+    if st["history"]:
+        lines.append("  recent champion changes:")
+        lines += [f"    {h['at']}  {h['action']:<18} v{h['previous'] or '-'} -> v{h['version']}  by {h['by']}: {h['reason']}" for h in st["history"]]
+    results = sorted((s.workspace_path/"results").glob("*.json"))
+    if results:
+        lines.append("  latest pipeline runs:")
+        for p in results:
+            r = json.loads(p.read_text())
+            lines.append(f"    {p.stem:<10} {r.get('status', '?'):<10} {r.get('finished', r.get('started', ''))}  {r.get('error', '')[:100]}")
+    print("\n".join(lines))
+    return 0
 
 # %% ../nbs/12_cli.ipynb #dfc020c1
 _DEMO_MARK = ".mlops_nb_demo"
@@ -87,21 +156,36 @@ def make_demo_project(folder)->Path:
 # %% ../nbs/12_cli.ipynb #67fe4eff
 def cmd_demo(args)->int:
     from mlops_nb.config import get_settings
-    from mlops_nb.pipeline import run_pipeline
+    from mlops_nb.pipeline import run_pipeline, PipelineFailed
     folder = make_demo_project(args.dir)
     os.chdir(folder)
     os.environ.pop("MLOPS_NB_SETTINGS", None)
     print(f"demo project: {folder}\n")
     step = lambda t: print(f"== {t}", flush=True)
-    step("train a first model (histogram gradient boosting) -> version 1, champion")
-    print(_summary(run_pipeline("train")), "\n")
-    step("train a challenger (logistic regression) -> version 2, challenger")
-    print(_summary(run_pipeline("train", {"estimator": "logistic_regression"})), "\n")
+    def pipeline(name, params=None):
+        try: print(_summary(run_pipeline(name, params)), "\n")
+        except PipelineFailed as e: print(f"{name}: failed, as it should:\n  {e}\n".replace("Failed checks:", "\n  failed checks:"))
+    step("train a first model (logistic regression) -> version 1, challenger"); pipeline("train", {"estimator": "logistic_regression"})
+    step("validate it: a first model must beat the trivial baseline -> champion"); pipeline("validate")
+    step("train a challenger (histogram gradient boosting) -> version 2"); pipeline("train")
+    step("validate: challenger against champion on the same held-out rows"); pipeline("validate")
+    step("train a trivial challenger (dummy) -> version 3"); pipeline("train", {"estimator": "dummy"})
+    step("validate: the gate rejects it and the champion keeps serving"); pipeline("validate")
     s = get_settings()
+    cmd_status(argparse.Namespace(name=None)); print()
     print("Open next:")
     print(f"  cd {folder}")
     print(f"  mlflow ui --backend-store-uri {s.mlflow_uri}       # runs, models and their lineage")
     print(f"  executed notebooks: {s.workspace_path/'runs'}")
+    print(f"  validation reports: {s.workspace_path/'reports'}")
+    print(f"  mlops-nb status | promote NAME VERSION | rollback NAME   (run inside {folder})")
+    return 0
+
+# %% ../nbs/12_cli.ipynb #b8b2cbb1
+def cmd_serve(args)->int:
+    "Serve `--model` with uvicorn until SIGTERM; predictions are logged, the alias is followed."
+    from mlops_nb.serve import serve
+    serve(args.model, args.host, args.port)
     return 0
 
 # %% ../nbs/12_cli.ipynb #49082567
@@ -113,7 +197,7 @@ def _skip_unused_imports():
     # papermill imports pyarrow.fs for hdfs:// notebook paths (0.16 s); the runner only executes local notebooks.
     if "pyarrow" not in sys.modules: sys.modules.setdefault("pyarrow.fs", None)
 
-_COMMANDS = {"run": cmd_run, "demo": cmd_demo}
+_COMMANDS = {"serve": cmd_serve, "run": cmd_run, "promote": cmd_promote, "rollback": cmd_rollback, "status": cmd_status, "demo": cmd_demo}
 
 def main(argv=None)->int:
     "The `mlops-nb` command."

@@ -39,6 +39,21 @@ class Settings:
     workspace:str = "workspace" # folder of the embedded stores, executed notebooks and results
     tracking_uri:str = ""    # MLflow tracking URI (default: SQLite in the workspace)
     cell_timeout:int = 3600  # seconds a pipeline cell may run before the run is stopped
+    api_key:str = ""         # serve: required X-API-Key (better given as MLOPS_NB_API_KEY); empty = no authentication
+    max_rows:int = 10000     # serve: most rows in one request
+    max_body_mb:float = 20.0 # serve: largest request body, in MB
+    prediction_store:str = "" # serve: SQLAlchemy URL of the prediction log (empty = SQLite in the workspace)
+    log_predictions:bool = True # serve: log every prediction for monitoring
+    poll_seconds:float = 10.0 # serve: how often to check whether the alias moved (0 = never)
+    schema:str = ""          # data schema file (YAML) to validate training data against (default: the champion's, else inferred)
+    gate_metric:str = "auto" # the metric the gate compares (auto: roc_auc or accuracy; rmse)
+    gate_thresholds:str = "" # absolute minimums, e.g. "accuracy>=0.9, roc_auc>=0.95" or "rmse<=4"
+    gate_max_regression:float = 0.01  # largest allowed drop of gate_metric against the champion
+    gate_min_improvement:float = 0.0  # required gain of gate_metric over the champion (0: none)
+    gate_slice_columns:str = ""       # columns to slice by (empty: categorical columns with <= 20 values)
+    gate_slice_tolerance:float = 0.1  # largest allowed drop of a slice's metric against the champion's
+    gate_max_calibration_error:float = 0.15 # expected calibration error limit for classifiers (0: off)
+    gate_max_feature_share:float = 0.95 # largest share of permutation importance on one feature (0: off)
 
     @property
     def workspace_path(self)->Path: return Path(self.workspace).expanduser().resolve()
@@ -76,7 +91,7 @@ def coerce_value(name:str, value, origin:str="parameter"):
     raise SettingsError(f"setting {name!r} ({origin}) expects {typ.__name__}, got {value!r}")
 
 # %% ../nbs/00_config.ipynb #aaa49524
-_PATH_KEYS = ("data", "workspace")
+_PATH_KEYS = ("data", "workspace", "schema")
 
 def find_settings_file()->Path|None:
     "`$MLOPS_NB_SETTINGS`, else `./settings.ini`, else None."
