@@ -54,6 +54,20 @@ class Settings:
     gate_slice_tolerance:float = 0.1  # largest allowed drop of a slice's metric against the champion's
     gate_max_calibration_error:float = 0.15 # expected calibration error limit for classifiers (0: off)
     gate_max_feature_share:float = 0.95 # largest share of permutation importance on one feature (0: off)
+    drift_psi:float = 0.2    # monitor: PSI at or above which a feature's shift is material
+    drift_stat:float = 0.1   # monitor: KS statistic (numeric) or total variation distance (categorical) at or above which a shift is material
+    drift_alpha:float = 0.05 # monitor: a shift must also be significant: KS or chi-square p-value below this
+    drift_share:float = 0.3  # monitor: data drift when at least this share of the features drifted (or the predictions did)
+    drift_features:str = ""  # monitor: per-feature PSI thresholds, e.g. "age=0.3, income=0.25"
+    monitor_window:str = ""  # monitor: windows of the prediction log: "" (one), rows ("5000") or a time span ("1h", "1d")
+    monitor_since:str = ""   # monitor: only predictions newer than this: an ISO time or a span back from now ("7d")
+    monitor_metric:str = "auto" # monitor: performance metric (auto: accuracy for classifiers, rmse for regressors)
+    perf_max_drop:float = 0.05 # monitor: performance degraded when the metric is worse than at training by more than this share
+    monitor_min_rows:int = 30 # monitor: windows with fewer rows (labels, for performance) are shown but not judged
+    ct_pipeline:str = "train" # ct: retrain with the train or the tune pipeline
+    ct_triggers:str = "demand, schedule, data, performance, drift" # ct: the triggers that may fire
+    retrain_every:str = ""   # ct: schedule trigger: retrain when the last training is older than this ("7d"; empty: off)
+    monitor_every:str = "1h" # ct: the tick runs the monitor pipeline when its last run is older than this (empty: never)
 
     @property
     def workspace_path(self)->Path: return Path(self.workspace).expanduser().resolve()
