@@ -160,9 +160,14 @@ def trusted_types(model)->list[str]:
     return types
 
 # %% ../nbs/04_train.ipynb #870cc80a
-def log_model(model, X:pd.DataFrame, model_name:str, tags:dict|None=None)->dict:
-    "Log `model` to the active MLflow run and register it as a new version of `model_name`."
+def log_model(model, X:pd.DataFrame, model_name:str, tags:dict|None=None,
+              reference:dict|None=None, # reference statistics for monitoring (`monitor.reference_stats`)
+             )->dict:
+    "Log `model` (and its `reference` statistics) to the active MLflow run and register it as a new version of `model_name`."
     import mlflow
+    if reference is not None:
+        from mlops_nb.monitor import log_reference, REFERENCE_ARTIFACT
+        log_reference(reference); tags = {**(tags or {}), "reference_stats": REFERENCE_ARTIFACT}
     from mlflow.models import infer_signature
     example = X.head(5)
     sig = infer_signature(example, model.predict(example))
