@@ -161,9 +161,12 @@ _ANSI = re.compile(r"\x1b\[[0-9;]*m")
 
 def _start_kernel(env:dict, cwd:str):
     "Start a kernel of this Python environment on IPC sockets, with `env` added to its environment."
+    import tempfile
     from jupyter_client.manager import AsyncKernelManager
     from jupyter_core.utils import run_sync
-    km = AsyncKernelManager(kernel_name="python3", transport="ipc")
+    # the sockets in a private folder: jupyter_client's default (kernel-ipc-N in the working folder) lets two runs
+    # started at once in one folder pick the same socket files, and one kernel then never answers
+    km = AsyncKernelManager(kernel_name="python3", transport="ipc", ip=str(Path(tempfile.mkdtemp(prefix="mlops-nb-kernel-"))/"ipc"))
     run_sync(km.start_kernel)(cwd=cwd, env={**os.environ, **env})
     return km
 
@@ -172,6 +175,8 @@ def _stop_kernel(km):
     try:
         if km.has_kernel: run_sync(km.shutdown_kernel)(now=True)
     except Exception: pass
+    import shutil
+    if Path(km.ip).name == "ipc" and Path(km.ip).parent.name.startswith("mlops-nb-kernel-"): shutil.rmtree(Path(km.ip).parent, ignore_errors=True)
 
 def _log_notebook(result:dict, s:Settings, nb:Path):
     "Log executed notebook `nb` to the run of `result`; mark the run FAILED if the pipeline failed."
