@@ -11,9 +11,9 @@ from pathlib import Path
 from .config import MlopsError, SettingsError
 
 # %% auto #0
-__all__ = ['SEARCH_SPACES', 'MINIMIZE', 'check_space', 'search_space', 'suggest', 'check_tuning', 'storage_url', 'open_storage',
-           'tune_metric', 'open_study', 'cv_splits', 'make_objective', 'optimize', 'trials_table', 'study_summary',
-           'log_study']
+__all__ = ['SEARCH_SPACES', 'MINIMIZE', 'check_space', 'search_space', 'suggest', 'check_tuning', 'storage_url',
+           'check_heartbeat', 'open_storage', 'tune_metric', 'sampler_seed', 'open_study', 'cv_splits',
+           'make_objective', 'optimize', 'trials_table', 'study_summary', 'log_study']
 
 # %% ../nbs/05_tune.ipynb #23f256a5
 _HGB = {"learning_rate": {"type": "float", "low": 0.01, "high": 0.3, "log": True},
@@ -124,21 +124,40 @@ def _hide(msg:str, url:str)->str:
     msg = msg.replace(url, redact_url(url))
     return msg.replace(pw, "***") if pw else msg
 
+def _sa_url(url:str)->str:
+    "`url` as SQLAlchemy should open it: plain `postgresql://` (or `postgres://`) gets the psycopg2 driver when psycopg 3, SQLAlchemy 2.1's default, is not installed."
+    import importlib.util
+    scheme, rest = url.split("://", 1)
+    if scheme not in ("postgresql", "postgres"): return url
+    if importlib.util.find_spec("psycopg") is None and importlib.util.find_spec("psycopg2") is not None:
+        return "postgresql+psycopg2://" + rest
+    return "postgresql://" + rest
+
+def check_heartbeat(heartbeat)->int:
+    "`heartbeat` (seconds between a running trial's heartbeats; 0 or None: off) checked."
+    if heartbeat is None: return 0
+    if isinstance(heartbeat, bool) or not isinstance(heartbeat, (int, float)) or heartbeat != int(heartbeat) or heartbeat < 0:
+        raise SettingsError(f"parameter heartbeat must be a whole number of seconds >= 0 (0 = off), got {heartbeat!r}")
+    return int(heartbeat)
+
 def open_storage(url:str, # from `storage_url`
                  timeout:float=5, # seconds to wait for a database connection
+                 heartbeat:int|None=60, # database storage: seconds between a running trial's heartbeats (0 or None: off)
                 ):
-    "The Optuna storage at `url`: a `JournalStorage` for a file path, an `RDBStorage` (checked to be reachable) for a database URL."
-    import optuna
+    "The Optuna storage at `url`: a `JournalStorage` for a file path, an `RDBStorage` (checked to be reachable, with trial heartbeats) for a database URL."
+    import optuna, warnings
     from mlops_nb.data import redact_url
+    heartbeat = check_heartbeat(heartbeat)
     if not _is_url(url):
         from optuna.storages import JournalStorage
         from optuna.storages.journal import JournalFileBackend
         p = Path(url).expanduser(); p.parent.mkdir(parents=True, exist_ok=True)
         return JournalStorage(JournalFileBackend(str(p)))
     import sqlalchemy as sa
-    args = {"connect_timeout": int(max(1, timeout))} if url.split(":", 1)[0].split("+")[0] in ("postgresql", "postgres", "mysql") else {}
+    db = _sa_url(url)
+    args = {"connect_timeout": int(max(1, timeout))} if db.split(":", 1)[0].split("+")[0] in ("postgresql", "mysql") else {}
     try:
-        eng = sa.create_engine(url, connect_args=args, poolclass=sa.pool.NullPool)
+        eng = sa.create_engine(db, connect_args=args, poolclass=sa.pool.NullPool)
         try:
             with eng.connect(): pass
         finally: eng.dispose()
@@ -149,7 +168,20 @@ def open_storage(url:str, # from `storage_url`
         first = _hide(str(e).strip().splitlines()[0] if str(e).strip() else "", url)
         raise SettingsError(f"parameter storage {redact_url(url)}: cannot connect ({type(e).__name__}: {first}); "
                             "check the URL, the server and the network") from None
-    return optuna.storages.RDBStorage(url, engine_kwargs={"connect_args": args} if args else None)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+        kw = {}
+        if heartbeat:   # a trial silent for two heartbeats is failed by the next worker to start a trial, and retried once
+            from optuna.storages import RetryHeartbeatStaleTrialCallback
+            kw = dict(heartbeat_interval=heartbeat, grace_period=2*heartbeat,
+                      heartbeat_stale_trial_callback=RetryHeartbeatStaleTrialCallback(max_retry=1))
+        for attempt in range(4):
+            try: return optuna.storages.RDBStorage(db, engine_kwargs={"connect_args": args} if args else None, **kw)
+            except (sa.exc.IntegrityError, sa.exc.ProgrammingError):
+                # workers creating the tables of a new database at the same moment: one wins, the others retry and find them
+                if attempt == 3: raise
+                time.sleep(0.2*(attempt + 1))
+
 
 # %% ../nbs/05_tune.ipynb #ecbc0fd7
 MINIMIZE = ("rmse", "mae", "log_loss")
@@ -159,21 +191,31 @@ def tune_metric(task:str, estimator=None)->tuple[str, str]:
     if task == "regression": return "rmse", "minimize"
     return ("roc_auc" if estimator is None or hasattr(estimator, "predict_proba") else "accuracy"), "maximize"
 
+def sampler_seed(seed:int, n_trials:int=0, shared:bool=False)->int:
+    "The sampler's seed: `seed` moved on by the `n_trials` the study already holds; on a `shared` storage also by host and process."
+    import os, socket, zlib
+    if not shared: return seed + n_trials
+    return zlib.crc32(f"{seed}:{n_trials}:{socket.gethostname()}:{os.getpid()}".encode())
+
 def open_study(storage, # from `open_storage`
                study_name:str, direction:str, seed:int=42,
                storage_name:str="", # how to name the storage in messages
               ):
     "Create study `study_name`, or load it when it exists (resume); seeded TPE sampler and median pruner."
-    import optuna
-    from optuna.study import StudyDirection
+    import optuna, warnings
+    n0 = 0
     try:
         sid = storage.get_study_id_from_name(study_name)
         have = storage.get_study_directions(sid)
         if [d.name.lower() for d in have] != [direction]:
             raise SettingsError(f"parameter study_name: study {study_name!r} in {storage_name or 'the storage'} already exists and "
                                 f"{' and '.join(d.name.lower() for d in have)}s, but this run {direction}s: choose another study_name")
+        n0 = len(storage.get_all_trials(sid, deepcopy=False))
     except KeyError: pass
-    sampler = optuna.samplers.TPESampler(seed=seed)
+    shared = isinstance(storage, optuna.storages.RDBStorage)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+        sampler = optuna.samplers.TPESampler(seed=sampler_seed(seed, n0, shared), constant_liar=shared)
     pruner = optuna.pruners.MedianPruner(n_startup_trials=5, n_warmup_steps=1)
     return optuna.create_study(storage=storage, study_name=study_name, direction=direction, load_if_exists=True,
                                sampler=sampler, pruner=pruner)
