@@ -11,8 +11,8 @@ from pathlib import Path
 from .config import MlopsError
 
 # %% auto #0
-__all__ = ['cmd_run', 'cmd_promote', 'cmd_rollback', 'cmd_status', 'demo_data', 'make_demo_project', 'cmd_demo', 'cmd_serve',
-           'main']
+__all__ = ['cmd_run', 'cmd_promote', 'cmd_rollback', 'cmd_status', 'demo_data', 'make_demo_project', 'cmd_demo', 'cmd_ct',
+           'cmd_serve', 'main']
 
 # %% ../nbs/12_cli.ipynb #4cd17081
 _RUN_HELP = """Run a pipeline notebook with papermill.
@@ -46,6 +46,13 @@ def _parser()->argparse.ArgumentParser:
     st.add_argument("name", metavar="NAME", nargs="?", help="registered model (default: model_name from settings)")
     d = sub.add_parser("demo", help="the whole lifecycle on a dataset that ships offline, in a fresh folder")
     d.add_argument("--dir", default="demo", help="the demo's project folder (default: ./demo); replaced if it holds an earlier demo")
+    ct = sub.add_parser("ct", help="one continuous-training tick: check the triggers; retrain, validate and promote when one fires",
+                        description="Check the retraining triggers (demand, schedule, data, performance, drift: ct_triggers in "
+                                    "settings.ini); when one fires, run the train (or tune) pipeline, then validate, and let the gate "
+                                    "promote. A lock keeps ticks from overlapping: safe to run from cron every minute.")
+    ct.add_argument("--now", action="store_true", help="fire the on-demand trigger: retrain now")
+    ct.add_argument("--reason", default="", help="why, recorded with --now")
+    ct.add_argument("--request", metavar="REASON", default=None, help="leave a retrain request for the next tick and exit")
     sv = sub.add_parser("serve", help="serve a registered model over HTTP (MLflow scoring protocol, /predict, /metrics)")
     sv.add_argument("--model", default=None, help="model URI (default: models:/MODEL_NAME@champion, following the alias)")
     sv.add_argument("--host", default="127.0.0.1", help="interface to listen on (default: 127.0.0.1; 0.0.0.0 for all)")
@@ -62,8 +69,14 @@ def cmd_run(args)->int:
 
 def _summary(res:dict)->str:
     lines = [f"{res.get('pipeline')}: {res.get('status')}  (MLflow run {res.get('run_id')})"]
-    if res.get("model_version"): lines.append(f"  model     {res['model_name']} version {res['model_version']}  aliases: {', '.join(res.get('aliases', []))}")
+    if res.get("model_version"): lines.append(f"  model     {res['model_name']} version {res['model_version']}" + (f"  aliases: {', '.join(res['aliases'])}" if res.get("aliases") else ""))
     if res.get("metrics"): lines.append("  metrics   " + "  ".join(f"{k}={v:.4g}" for k, v in res["metrics"].items()))
+    if res.get("pipeline") == "monitor":
+        lines.append(f"  drift     {'DETECTED' if res.get('drift_detected') else 'none'}: {', '.join(res.get('drifted_features') or []) or 'no feature'} "
+                     f"(share {res.get('drift_share', 0):.0%}){'; predictions drifted' if res.get('prediction_drift') else ''}")
+        perf = (f"{res['metric']} {res['current']:.4g} against {res['baseline']:.4g} at training" if res.get("current") is not None else res.get("note", ""))
+        lines.append(f"  perf.     {'DEGRADED' if res.get('performance_degraded') else 'ok'}: {perf}")
+        lines.append(f"  report    {res.get('report')}")
     if res.get("verdict"): lines.append(f"  verdict   {'passed' if res['verdict']['passed'] else 'FAILED'}; champion: version {res.get('champion') or 'none'}")
     lines += [f"  notebook  {res.get('executed_notebook')}", f"  result    {res.get('result_file')}"]
     return "\n".join(lines)
@@ -118,6 +131,17 @@ def cmd_status(args)->int:
         for p in results:
             r = json.loads(p.read_text())
             lines.append(f"    {p.stem:<10} {r.get('status', '?'):<10} {r.get('finished', r.get('started', ''))}  {r.get('error', '')[:100]}")
+    mon, tick = s.workspace_path/"results"/"monitor.json", s.workspace_path/"results"/"ct.json"
+    if mon.exists():
+        m = json.loads(mon.read_text())
+        if m.get("status") == "succeeded":
+            lines.append(f"  monitor (version {m.get('model_version')}, {m.get('finished', '')}): drift {'DETECTED' if m.get('drift_detected') else 'none'}"
+                         f" ({', '.join(m.get('drifted_features') or []) or 'no feature'}); performance {'DEGRADED' if m.get('performance_degraded') else 'ok'}"
+                         + (f" ({m['metric']} {m['current']:.4g}, {m['baseline']:.4g} at training)" if m.get("current") is not None else ""))
+    if tick.exists():
+        t = json.loads(tick.read_text())
+        lines.append(f"  last ct tick {t.get('started', '')}: {t.get('status')}" + (f", fired {', '.join(t['fired'])}" if t.get("fired") else "")
+                     + (f", version {t['model_version']}" if t.get("model_version") else ""))
     print("\n".join(lines))
     return 0
 
@@ -182,6 +206,18 @@ def cmd_demo(args)->int:
     return 0
 
 # %% ../nbs/12_cli.ipynb #b8b2cbb1
+def cmd_ct(args)->int:
+    "One continuous-training tick (or, with --request, a retrain request for the next one)."
+    from mlops_nb import ct
+    if sys.modules.get("pyarrow.fs", 0) is None: del sys.modules["pyarrow.fs"]   # the tick may read Parquet data itself
+    if args.request is not None:
+        print(f"retrain requested: {ct.request_retrain(reason=args.request)} (the next tick retrains)"); return 0
+    res = ct.tick(now=args.now, reason=args.reason)
+    if res["status"] == "failed":
+        print(f"error: the {res.get('stage')} pipeline failed; the champion is unchanged:\n{res.get('error')}", file=sys.stderr)
+        return 1
+    return 0
+
 def cmd_serve(args)->int:
     "Serve `--model` with uvicorn until SIGTERM; predictions are logged, the alias is followed."
     from mlops_nb.serve import serve
@@ -197,7 +233,7 @@ def _skip_unused_imports():
     # papermill imports pyarrow.fs for hdfs:// notebook paths (0.16 s); the runner only executes local notebooks.
     if "pyarrow" not in sys.modules: sys.modules.setdefault("pyarrow.fs", None)
 
-_COMMANDS = {"serve": cmd_serve, "run": cmd_run, "promote": cmd_promote, "rollback": cmd_rollback, "status": cmd_status, "demo": cmd_demo}
+_COMMANDS = {"serve": cmd_serve, "ct": cmd_ct, "run": cmd_run, "promote": cmd_promote, "rollback": cmd_rollback, "status": cmd_status, "demo": cmd_demo}
 
 def main(argv=None)->int:
     "The `mlops-nb` command."

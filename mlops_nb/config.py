@@ -12,7 +12,7 @@ from pathlib import Path
 
 # %% auto #0
 __all__ = ['WORKSPACE_DIRS', 'MlopsError', 'SettingsError', 'Settings', 'coerce_value', 'find_settings_file',
-           'read_settings_file', 'env_settings', 'get_settings', 'ensure_workspace', 'use_mlflow']
+           'read_settings_file', 'env_settings', 'get_settings', 'parse_span', 'ensure_workspace', 'use_mlflow']
 
 # %% ../nbs/00_config.ipynb #39c51dd5
 class MlopsError(Exception):
@@ -153,6 +153,18 @@ def get_settings(settings_file=None, environ=None, **params)->Settings:
     vals.update(env_settings(environ))
     vals.update({k: coerce_value(k, v) for k, v in params.items() if v is not None and v != ""})
     return Settings(**vals)
+
+# %% ../nbs/00_config.ipynb #eeb12728
+_SPAN_UNITS = dict(s=1, sec=1, m=60, min=60, h=3600, d=86400, w=604800)
+
+def parse_span(text:str, name:str="duration"):
+    "A `datetime.timedelta` from a duration such as '30min', '1h', '7d' or '2w'; `name` is the setting, for the message."
+    import re
+    from datetime import timedelta
+    m = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([a-zA-Z]+)\s*", text or "")
+    if not m or m[2].lower() not in _SPAN_UNITS:
+        raise SettingsError(f"{name} {text!r} is not a duration: use a number and a unit (s, min, h, d, w), e.g. 30min, 1h, 7d")
+    return timedelta(seconds=float(m[1]) * _SPAN_UNITS[m[2].lower()])
 
 # %% ../nbs/00_config.ipynb #ef886f42
 WORKSPACE_DIRS = ("artifacts", "runs", "results")
