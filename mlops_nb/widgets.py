@@ -1,4 +1,4 @@
-"""Views for JupyterLab: the runs of an experiment, the versions of a model, a tuning study as it runs; each one call from a notebook.
+"""Views for JupyterLab: the runs of an experiment, the versions of a model, a tuning study as it runs, drift per feature; each one call from a notebook.
 
 Docs: https://github.com/mlops-nb/mlops_nb/widgets.html.md"""
 
@@ -15,7 +15,7 @@ from .config import MlopsError, SettingsError, Settings, get_settings
 # %% auto #0
 __all__ = ['METRIC_ORDER', 'LOWER_IS_BETTER', 'runs_frame', 'display_columns', 'sort_runs', 'quick_filter', 'RunBrowser',
            'metrics_figure', 'run_images', 'compare_runs', 'run_browser', 'versions_frame', 'ModelView', 'model_view',
-           'history_figure', 'TuningView', 'tuning_view']
+           'history_figure', 'TuningView', 'tuning_view', 'DriftView', 'drift_view']
 
 # %% ../nbs/13_widgets.ipynb #7bf936b3
 _CSS = """<style>
@@ -663,3 +663,86 @@ def tuning_view(study=None, study_name:str|None=None, storage:str|None=None, set
     "The tuning view of `study` (or of `study_name` in `storage`, watched until `until` is done when given)."
     v = TuningView(study, study_name, storage, settings, n_trials, metric, interval)
     return v.watch(until) if until is not None else v
+
+# %% ../nbs/13_widgets.ipynb #b334649b
+class DriftView(W.VBox):
+    "Drift per feature for a chosen window: the statistics table and reference against current distributions."
+    def __init__(self, result=None, # a `monitor.MonitorResult` (windows) or a `monitor.DriftResult` (one window)
+                 reference:dict|None=None, # with `current`: reference statistics (`monitor.load_reference`)
+                 current:pd.DataFrame|None=None, # the current data (features; `_prediction`, `_label`, `_ts` if known)
+                 settings:Settings|None=None, # drift settings (default: `get_settings()`)
+                 window:str|None=None, # windows for `current`: "" (one), rows ("500") or a span ("1d")
+                ):
+        from mlops_nb.monitor import monitor, MonitorError
+        self.result, self.windows = None, {}
+        self.header, self.message, self.table = W.HTML(), W.HTML(), W.HTML()
+        self.message.add_class("mlops-message"); self.table.add_class("mlops-drift-table")
+        self.window_pick = W.Dropdown(description="window", layout=W.Layout(width="22em"))
+        self.feature_pick = W.Dropdown(description="feature", layout=W.Layout(width="22em"))
+        self.plot = W.Image(format="png"); self.plot.add_class("mlops-plot")
+        self.over_time = W.Box([]); self.plot_box = W.Box([])
+        super().__init__([W.HTML(_CSS), self.header, W.HBox([self.window_pick, self.feature_pick]), self.message,
+                          W.HBox([self.plot_box, self.over_time]), self.table])
+        _view(self, "mlops-drift-view")
+        try:
+            if result is None:
+                if reference is None or current is None: raise MlopsError("drift_view needs a monitoring result, or a reference and current data")
+                result = monitor(reference, [current], _settings(settings), window)
+        except MonitorError as e:
+            self.header.value = _note(str(e), "error"); self.window_pick.layout.display = self.feature_pick.layout.display = "none"
+            return
+        self.result = result
+        self.windows = dict(result.drift) if hasattr(result, "windows") else {"all": result}
+        self.window_pick.options = list(self.windows)
+        self.window_pick.observe(lambda ch: self._draw_window(), "value")
+        self.feature_pick.observe(lambda ch: self._draw_feature(), "value")
+        self._draw_history()
+        judged = result.judged() if hasattr(result, "judged") else None
+        self.window_pick.value = judged.label if judged else list(self.windows)[-1]   # the monitor's verdict window
+        self._draw_window()
+
+    @property
+    def drift(self):
+        "The `DriftResult` of the picked window."
+        return self.windows.get(self.window_pick.value)
+
+    def _draw_window(self):
+        d = self.drift
+        if d is None: return
+        if d.rows == 0:
+            self.header.value = f"<b>Window {_esc(self.window_pick.value)}</b>"
+            self.message.value = _note(f"window {self.window_pick.value!r} has no rows: nothing to compare with the reference.")
+            self.table.value = ""; self.plot_box.children = []; self.feature_pick.options = []
+            return
+        verdict = "drift detected" if d.detected else "no drift"
+        self.header.value = (f"<b>Window {_esc(self.window_pick.value)}</b>: {d.rows} rows; <span class='mlops-{'fail' if d.detected else 'pass'}'>"
+                             f"{verdict}</span>; {len(d.drifted)} of {len(d.features)} features drifted ({d.share:.0%}, limit {d.share_limit:.0%})"
+                             + (f"; predictions drifted" if d.prediction_drift else ""))
+        self.message.value = ""
+        t = d.table
+        self.table.value = "<b>Drift per feature</b> (most drifted first)" + _table(t)
+        keep = self.feature_pick.value
+        self.feature_pick.options = list(t.feature)
+        self.feature_pick.value = keep if keep in set(t.feature) else t.feature.iloc[0]
+        self._draw_feature()
+
+    def _draw_feature(self):
+        from mlops_nb.monitor import plot_feature
+        d, f = self.drift, self.feature_pick.value
+        if d is None or f is None or d.rows == 0: return
+        fig = _figure(5.0, 3.2); plot_feature(d, f, fig.add_subplot())
+        self.plot.value = _png(fig); self.plot_box.children = [self.plot]
+
+    def _draw_history(self):
+        if len(self.windows) < 2: return
+        labels = list(self.windows); shares = [self.windows[w].share for w in labels]
+        fig = _figure(4.0, 3.2); ax = fig.add_subplot()
+        ax.plot(range(len(labels)), shares, marker="o"); ax.axhline(next(iter(self.windows.values())).share_limit, color="k", ls="--", lw=1)
+        ax.set_xticks(range(len(labels)), labels, rotation=45, ha="right", fontsize=7)
+        ax.set(ylabel="share of features drifted", title="Over the windows", ylim=(-0.05, 1.05))
+        self.over_time.children = [_image(_png(fig))]
+
+def drift_view(result=None, reference:dict|None=None, current:pd.DataFrame|None=None,
+               settings:Settings|None=None, window:str|None=None)->DriftView:
+    "The drift view of a monitoring `result` (or of `current` data against `reference`)."
+    return DriftView(result, reference, current, settings, window)
