@@ -292,6 +292,7 @@ def model_schema(model_name:str, alias:str="champion")->dict|None:
 
 def schema_for(s, df:pd.DataFrame, task:str="")->tuple[dict, str]:
     "(schema, origin) for training on `df` with settings `s`: `s.schema` if set, else the champion's, else inferred from `df`."
+    if s.schema == "infer": return infer_schema(df, s.target, task), "inferred from this data (schema = infer)"
     if s.schema: return load_schema(s.schema), f"file {s.schema}"
     sch = model_schema(s.model_name)
     if sch is not None: return sch, f"models:/{s.model_name}@champion"

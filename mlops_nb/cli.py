@@ -11,8 +11,8 @@ from pathlib import Path
 from .config import MlopsError
 
 # %% auto #0
-__all__ = ['cmd_run', 'cmd_promote', 'cmd_rollback', 'cmd_status', 'demo_data', 'make_demo_project', 'cmd_demo', 'cmd_ct',
-           'cmd_serve', 'main']
+__all__ = ['DEMO_SHIFTED', 'cmd_run', 'cmd_promote', 'cmd_rollback', 'cmd_status', 'demo_data', 'demo_later_period',
+           'make_demo_project', 'cmd_demo', 'cmd_ct', 'cmd_serve', 'main']
 
 # %% ../nbs/12_cli.ipynb #4cd17081
 _RUN_HELP = """Run a pipeline notebook with papermill.
@@ -46,6 +46,7 @@ def _parser()->argparse.ArgumentParser:
     st.add_argument("name", metavar="NAME", nargs="?", help="registered model (default: model_name from settings)")
     d = sub.add_parser("demo", help="the whole lifecycle on a dataset that ships offline, in a fresh folder")
     d.add_argument("--dir", default="demo", help="the demo's project folder (default: ./demo); replaced if it holds an earlier demo")
+    d.add_argument("--no-loop", action="store_true", help="stop after the validation gate: no serving, monitoring or retraining")
     ct = sub.add_parser("ct", help="one continuous-training tick: check the triggers; retrain, validate and promote when one fires",
                         description="Check the retraining triggers (demand, schedule, data, performance, drift: ct_triggers in "
                                     "settings.ini); when one fires, run the train (or tune) pipeline, then validate, and let the gate "
@@ -164,8 +165,17 @@ def demo_data():
     df["diagnosis"] = b.target.map(dict(enumerate(b.target_names))).astype(str)
     return df
 
+DEMO_SHIFTED = ["mean radius", "mean texture", "mean perimeter", "mean area", "radius error", "area error",
+                "worst radius", "worst texture", "worst perimeter", "worst area"]
+
+def demo_later_period(df, n:int=300, seed:int=7):
+    "A later period for the demo: `n` labelled records read by a recalibrated imaging device (ten size and texture features 30% high)."
+    later = df.sample(n, random_state=seed).reset_index(drop=True)
+    for c in DEMO_SHIFTED: later[c] = later[c] * 1.3
+    return later
+
 def make_demo_project(folder)->Path:
-    "A fresh demo project in `folder`: settings.ini and data/breast_cancer.csv."
+    "A fresh demo project in `folder`: settings.ini, data/breast_cancer.csv (the early period) and data/later.csv (a later, shifted one)."
     folder = Path(folder).resolve()
     if folder.exists():
         if not (folder/_DEMO_MARK).exists():
@@ -174,7 +184,9 @@ def make_demo_project(folder)->Path:
     (folder/"data").mkdir(parents=True)
     (folder/_DEMO_MARK).write_text("made by mlops-nb demo; the whole folder is replaced by the next demo\n")
     (folder/"settings.ini").write_text(_DEMO_SETTINGS)
-    demo_data().to_csv(folder/"data"/"breast_cancer.csv", index=False)
+    df = demo_data()
+    df.to_csv(folder/"data"/"breast_cancer.csv", index=False)
+    demo_later_period(df).to_csv(folder/"data"/"later.csv", index=False)
     return folder
 
 # %% ../nbs/12_cli.ipynb #67fe4eff
@@ -196,14 +208,80 @@ def cmd_demo(args)->int:
     step("train a trivial challenger (dummy) -> version 3"); pipeline("train", {"estimator": "dummy"})
     step("validate: the gate rejects it and the champion keeps serving"); pipeline("validate")
     s = get_settings()
+    served = None if args.no_loop else _demo_loop(s, step, pipeline)
     cmd_status(argparse.Namespace(name=None)); print()
     print("Open next:")
     print(f"  cd {folder}")
     print(f"  mlflow ui --backend-store-uri {s.mlflow_uri}       # runs, models and their lineage")
     print(f"  executed notebooks: {s.workspace_path/'runs'}")
     print(f"  validation reports: {s.workspace_path/'reports'}")
+    if served: print(f"  monitoring reports: {s.workspace_path/'monitoring'}\n  continuous training: mlops-nb ct (history in {s.workspace_path/'ct'/'history.jsonl'})")
     print(f"  mlops-nb status | promote NAME VERSION | rollback NAME   (run inside {folder})")
     return 0
+
+# %% ../nbs/12_cli.ipynb #5afec9d0
+def _http(port:int, path:str, body=None, timeout:float=30):
+    import json, urllib.request
+    req = urllib.request.Request(f"http://127.0.0.1:{port}{path}", data=None if body is None else json.dumps(body).encode(),
+                                 headers={"Content-Type": "application/json"})
+    with urllib.request.urlopen(req, timeout=timeout) as r: return json.loads(r.read())
+
+def _free_port()->int:
+    import socket
+    with socket.socket() as so: so.bind(("127.0.0.1", 0)); return so.getsockname()[1]
+
+def _wait(cond, timeout:float, what:str):
+    import time
+    t0 = time.monotonic()
+    while time.monotonic() - t0 < timeout:
+        try:
+            if cond(): return
+        except OSError: pass
+        time.sleep(0.25)
+    raise MlopsError(f"demo: {what} did not happen within {timeout:.0f} s")
+
+def _demo_loop(s, step, pipeline)->str|None:
+    "Serve, send a shifted later period with its labels, monitor, retrain with one ct tick; return the version served at the end."
+    import json, signal, subprocess, time
+    import pandas as pd
+    from mlops_nb import ct
+    step("serve the champion: mlops-nb serve, a real uvicorn process that follows the champion alias")
+    port = _free_port()
+    log = open(s.workspace_path/"serve.log", "w")
+    srv = subprocess.Popen([sys.executable, "-c", "from mlops_nb.cli import main; raise SystemExit(main())", "serve", "--port", str(port)],
+                           env={**os.environ, "MLOPS_NB_POLL_SECONDS": "1"}, stdout=log, stderr=subprocess.STDOUT)
+    try:
+        _wait(lambda: srv.poll() is None and _http(port, "/ready", timeout=2)["status"] == "ready", 120, "the service starting")
+        meta = _http(port, "/metadata")
+        print(f"serving {meta['model_name']} version {meta['model_version']} on http://127.0.0.1:{port} (log: {log.name})\n")
+        step("a later period goes through the service: 300 records from a recalibrated device, then their labels via /feedback")
+        later = pd.read_csv("data/later.csv")
+        X, y = later.drop(columns=[s.target]), later[s.target]
+        for i in range(0, len(later), 50):
+            part = X.iloc[i:i + 50]
+            r = _http(port, "/predict", {"records": json.loads(part.to_json(orient="records"))})
+            _http(port, "/feedback", {"feedback": [dict(request_id=r["request_id"], row=j, label=str(y.iloc[i + j])) for j in range(len(part))]})
+        print(f"{len(later)} predictions and labels logged (shifted: {', '.join(DEMO_SHIFTED[:4])}, ...)\n")
+        time.sleep(1.5)   # the service writes its log in the background, every 0.5 s
+        step("monitor: the monitor pipeline compares the logged period with the champion's reference statistics")
+        pipeline("monitor")
+        step("the labelled period joins the training data (as a data pipeline would append it)")
+        pd.concat([pd.read_csv(s.data), later], ignore_index=True).to_csv(s.data, index=False)
+        print(f"{s.data}: now {len(pd.read_csv(s.data))} rows\n")
+        step("one continuous-training tick (mlops-nb ct): triggers fire -> train -> validate -> the gate promotes")
+        res = ct.tick(s)
+        print()
+        if res.get("promoted"):
+            step(f"the running service follows the new champion (version {res['model_version']})")
+            _wait(lambda: _http(port, "/metadata", timeout=2)["model_version"] == res["model_version"], 60, "the service switching")
+            r = _http(port, "/predict", {"records": json.loads(X.head(2).to_json(orient="records"))})
+            print(f"the service now answers with version {r['model_version']}: {r['predictions']}\n")
+        return _http(port, "/metadata")["model_version"]
+    finally:
+        srv.send_signal(signal.SIGTERM)
+        try: srv.wait(30)
+        except subprocess.TimeoutExpired: srv.kill()
+        log.close()
 
 # %% ../nbs/12_cli.ipynb #b8b2cbb1
 def cmd_ct(args)->int:

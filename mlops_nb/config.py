@@ -45,7 +45,7 @@ class Settings:
     prediction_store:str = "" # serve: SQLAlchemy URL of the prediction log (empty = SQLite in the workspace)
     log_predictions:bool = True # serve: log every prediction for monitoring
     poll_seconds:float = 10.0 # serve: how often to check whether the alias moved (0 = never)
-    schema:str = ""          # data schema file (YAML) to validate training data against (default: the champion's, else inferred)
+    schema:str = ""          # data schema file (YAML) to validate training data against (default: the champion's, else inferred; "infer": learn it from this data)
     gate_metric:str = "auto" # the metric the gate compares (auto: roc_auc or accuracy; rmse)
     gate_thresholds:str = "" # absolute minimums, e.g. "accuracy>=0.9, roc_auc>=0.95" or "rmse<=4"
     gate_max_regression:float = 0.01  # largest allowed drop of gate_metric against the champion

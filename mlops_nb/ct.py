@@ -202,10 +202,13 @@ def _retrain(s:Settings, state:dict, champ:Champion, fired:list[Trigger], now:da
     if s.ct_pipeline not in ("train", "tune"): raise SettingsError(f"ct_pipeline must be train or tune, got {s.ct_pipeline!r}")
     why = "; ".join(f"{t.name}: {t.reason}" for t in fired)
     params = {"study_name": f"{s.model_name}-ct-{now:%Y%m%d-%H%M%S}"} if s.ct_pipeline == "tune" else {}
+    # data that moved breaks the champion's learned ranges by design: relearn the schema, unless the project keeps one by hand
+    if not s.schema: params["schema"] = "infer"
     out(f"retraining with the {s.ct_pipeline} pipeline (fired: {', '.join(t.name for t in fired)}) ...")
     try: trained = run_pipeline(s.ct_pipeline, params)
     except PipelineFailed as e:
         state["last_failure"] = now.isoformat(timespec="seconds")
+        out(f"the {s.ct_pipeline} pipeline failed; the champion is unchanged")
         return dict(status="failed", stage=s.ct_pipeline, error=str(e))
     state["last_train"] = now.isoformat(timespec="seconds"); state.pop("last_failure", None)
     version = str(trained["model_version"])
@@ -216,6 +219,7 @@ def _retrain(s:Settings, state:dict, champ:Champion, fired:list[Trigger], now:da
     except PipelineFailed as e:
         checked, promoted = e.result, False
         if not checked.get("verdict"):   # the pipeline broke before the gate judged
+            out(f"the validate pipeline failed before its verdict; the champion is unchanged")
             return dict(status="failed", stage="validate", model_version=version, error=str(e))
     verdict = checked.get("verdict") or {}
     res = dict(status="promoted" if promoted else "rejected", model_version=version, promoted=promoted,
