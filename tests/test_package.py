@@ -1,5 +1,6 @@
 """The installed package: pipelines shipped inside it, a light import, a working command."""
 import subprocess, sys, zipfile
+from pathlib import Path
 
 from conftest import BIN, run
 
@@ -25,3 +26,15 @@ def test_help_reads_well():
     p = run([BIN / "mlops-nb", "run", "--help"], cwd=".")
     assert p.returncode == 0
     assert "train" in p.stdout and "-p NAME VALUE" in p.stdout
+
+
+def test_scheduling_examples_are_valid():
+    "The scheduled CI workflow runs the tick; the Airflow DAG example compiles and runs the same pipelines."
+    import py_compile, yaml
+    root = Path(__file__).parents[1]
+    wf = yaml.safe_load((root / ".github" / "workflows" / "ct.yml").read_text())
+    steps = " ".join(str(s.get("run", "")) for s in wf["jobs"]["tick"]["steps"])
+    assert wf[True]["schedule"][0]["cron"] and "mlops-nb ct" in steps and "scripts/dev setup" in steps   # `on:` reads as True
+    py_compile.compile(str(root / "examples" / "airflow" / "mlops_nb_ct.py"), doraise=True)
+    dag = (root / "examples" / "airflow" / "mlops_nb_ct.py").read_text()
+    assert all(f'run_pipeline("{p}"' in dag for p in ("monitor", "train", "validate"))

@@ -55,7 +55,7 @@ def stop(p):
 def demo(tmp_path_factory):
     "A demo project: breast_cancer version 1 (champion) and version 2 (challenger)."
     d = tmp_path_factory.mktemp("serve") / "demo"
-    p = run([BIN / "mlops-nb", "demo", "--dir", d], cwd=d.parent, env=base_env(d.parent), timeout=300)
+    p = run([BIN / "mlops-nb", "demo", "--dir", d, "--no-loop"], cwd=d.parent, env=base_env(d.parent), timeout=300)
     assert p.returncode == 0, p.stderr
     return d
 

@@ -1,0 +1,123 @@
+"""Monitoring and continuous training end to end: real papermill runs, a real uvicorn service, real processes killed."""
+import json, os, signal, subprocess, time
+from pathlib import Path
+
+import pytest
+
+from conftest import BIN, client, latest_result, mlops_nb, run
+
+
+def champion(project, name="breast_cancer"):
+    from mlflow.exceptions import MlflowException
+    try: return str(client(project).get_model_version_by_alias(name, "champion").version)
+    except MlflowException: return None
+
+
+def env(**extra):
+    e = {k: v for k, v in os.environ.items() if not k.startswith(("MLFLOW_", "MLOPS_NB_"))}
+    return e | {k: str(v) for k, v in extra.items()}
+
+
+def test_demo_closes_the_loop(tmp_path, clean_env):
+    "`mlops-nb demo`: serve, a shifted period with labels through the service, monitor, one ct tick retrains and promotes, the service follows."
+    d = tmp_path / "demo"
+    p = run([BIN / "mlops-nb", "demo", "--dir", d], cwd=tmp_path, env=env(), timeout=900)
+    assert p.returncode == 0, p.stdout[-3000:] + p.stderr[-3000:]
+    from mlops_nb.cli import DEMO_SHIFTED
+    mon = latest_result(d, "monitor")
+    assert mon["drift_detected"] and mon["performance_degraded"] and mon["model_version"] == "2"
+    assert set(mon["drifted_features"]) <= set(DEMO_SHIFTED) and len(mon["drifted_features"]) >= 5
+    tick = latest_result(d, "ct")
+    assert tick["status"] == "promoted" and tick["champion_before"] == "2"
+    assert {"data", "performance", "drift"} <= set(tick["fired"])
+    new = tick["model_version"]
+    assert champion(d) == new == "4"                                   # models:/breast_cancer@champion is the retrained version
+    assert f"the service now answers with version {new}" in p.stdout  # ... and the running service reported it
+    mv = client(d).get_model_version("breast_cancer", new)
+    assert mv.tags["ct_triggers"] == ",".join(tick["fired"]) and mv.tags["verdict"] == "passed"
+    assert int(mv.tags["data_rows"]) == 569 + 300                      # trained on the data with the new period
+    assert (d / "workspace" / "monitoring" / "breast_cancer-latest.html").read_text().count("<img") >= 5
+
+
+def test_ticks_idle_rejected_concurrent_killed(project):
+    assert mlops_nb("run", "train", cwd=project).returncode == 0
+    assert mlops_nb("run", "validate", cwd=project).returncode == 0
+    assert champion(project) == "1"
+
+    # nothing fires: no request, no schedule, same data, no prediction log to monitor yet
+    p = mlops_nb("ct", cwd=project)
+    assert p.returncode == 0 and "nothing to do" in p.stdout, p.stdout + p.stderr
+    assert latest_result(project, "ct")["status"] == "idle"
+
+    # on demand, a worse model: trained and validated, not promoted, and the tick says so
+    p = mlops_nb("ct", "--now", "--reason", "test", cwd=project, env=env(MLOPS_NB_ESTIMATOR="dummy"))
+    assert p.returncode == 0, p.stderr
+    assert "[FIRED] demand: requested: test" in p.stdout and "version 2 was NOT promoted; the champion is still 1" in p.stdout
+    assert champion(project) == "1" and latest_result(project, "ct")["status"] == "rejected"
+
+    # two ticks at once: one trains, the other exits at once saying a tick is running
+    procs = [subprocess.Popen([BIN / "mlops-nb", "ct", "--now"], cwd=project, env=env(MLOPS_NB_ESTIMATOR="dummy"),
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for _ in range(2)]
+    t0 = time.monotonic(); outs = [None, None]
+    while None in outs:
+        for i, q in enumerate(procs):
+            if outs[i] is None and q.poll() is not None: outs[i] = (time.monotonic() - t0, q.returncode, q.stdout.read())
+        time.sleep(0.05)
+    (t_busy, rc_busy, busy), (t_work, rc_work, work) = sorted(outs, key=lambda o: "already running" not in o[2])
+    assert "a tick is already running" in busy and rc_busy == 0 and "retraining" not in busy
+    assert "version 3 was NOT promoted" in work and rc_work == 0
+    assert t_busy < t_work / 2   # the refused tick did not wait for the training
+
+    # a tick killed mid-training (with its kernel): the next tick recovers the lock; the champion is unchanged
+    runs = project / "workspace" / "runs"
+    before = set(runs.iterdir())
+    q = subprocess.Popen([BIN / "mlops-nb", "ct", "--now"], cwd=project, env=env(), start_new_session=True,
+                         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 120
+    while not any("-train-" in r.name for r in set(runs.iterdir()) - before):
+        assert time.monotonic() < deadline and q.poll() is None, "the tick did not start training"
+        time.sleep(0.1)
+    time.sleep(1.0)
+    os.killpg(q.pid, signal.SIGKILL); q.wait()
+    lock = json.loads((project / "workspace" / "ct" / "tick.lock").read_text())
+    assert lock["pid"] == q.pid                                      # the killed tick's record is still there
+    p = mlops_nb("ct", cwd=project)
+    assert p.returncode == 0 and f"recovered the lock of a tick that did not finish (pid {q.pid}" in p.stdout, p.stdout
+    assert champion(project) == "1"
+    assert latest_result(project, "ct")["recovered_lock"]["pid"] == q.pid
+
+
+def test_monitor_bad_input(project, use_store):
+    import mlflow
+    import pandas as pd
+    assert mlops_nb("run", "train", cwd=project).returncode == 0
+    assert mlops_nb("run", "validate", cwd=project).returncode == 0
+
+    # a batch with a missing column: named, non-zero exit
+    df = pd.read_csv(project / "data" / "breast_cancer.csv")
+    df.drop(columns=["mean radius"]).to_csv(project / "data" / "missing.csv", index=False)
+    p = mlops_nb("run", "monitor", "-p", "current", "data/missing.csv", cwd=project)
+    assert p.returncode == 1 and "'mean radius'" in p.stderr and "missing" in p.stderr, p.stderr
+
+    # no prediction log yet, then a window with no rows
+    p = mlops_nb("run", "monitor", cwd=project)
+    assert p.returncode == 1 and "no prediction log at" in p.stderr, p.stderr
+    from mlops_nb.serve import PredictionLog
+    log = PredictionLog(f"sqlite:///{project / 'workspace' / 'predictions.db'}")
+    X = df.drop(columns=["diagnosis"]).head(50)
+    log.log("r1", "breast_cancer", "1", X.values.tolist(), list(X.columns), ["benign"] * 50); log.close()
+    p = mlops_nb("run", "monitor", "-p", "monitor_since", "2099-01-01", cwd=project)
+    assert p.returncode == 1 and "the monitored period is empty" in p.stderr, p.stderr
+    p = mlops_nb("run", "monitor", cwd=project)                       # the 50 logged rows: judged, no error
+    assert p.returncode == 0, p.stderr
+    assert latest_result(project, "monitor")["rows"] == 50
+
+    # a model logged without reference statistics
+    from sklearn.dummy import DummyClassifier
+    mlflow.set_experiment("breast_cancer")
+    with mlflow.start_run():
+        info = mlflow.sklearn.log_model(DummyClassifier().fit(X, ["benign"] * 50), name="model", registered_model_name="breast_cancer")
+    v = info.registered_model_version
+    p = mlops_nb("run", "monitor", "-p", "reference", f"models:/breast_cancer/{v}", cwd=project)
+    assert p.returncode == 1 and f"breast_cancer version {v} was logged without reference statistics" in p.stderr, p.stderr
+    assert champion(project) == "1"
