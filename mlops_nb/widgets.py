@@ -267,7 +267,7 @@ class RunBrowser(W.VBox):
 def _run_label(run_id:str, row)->str: return f"{row['run']} ({run_id[:6]})"
 
 def _side_by_side(df:pd.DataFrame, best:bool=False)->str:
-    "HTML table, one column per run; rows that differ first and bold; with `best`, the best value of a metric row in green."
+    "HTML table, one column per run, of the rows that differ (identical rows folded away); with `best`, the best value of a metric row in green."
     rows = []
     for name, vals in df.iterrows():
         texts = [_fmt(v) for v in vals]
@@ -278,12 +278,16 @@ def _side_by_side(df:pd.DataFrame, best:bool=False)->str:
             if num.notna().any(): mark = num.idxmin() if name in LOWER_IS_BETTER else num.idxmax()
         tds = "".join(f"<td class='mlops-best'>{_esc(t)}</td>" if k == mark else f"<td>{_esc(t)}</td>" for k, t in zip(vals.index, texts))
         rows.append((not differs, f"<tr class='{'mlops-diff' if differs else ''}'><th>{_esc(name)}</th>{tds}</tr>"))
-    head = "".join(f"<th>{_esc(c)}</th>" for c in df.columns)
-    return f"<table class='mlops-t'><tr><th></th>{head}</tr>{''.join(r for _, r in sorted(rows, key=lambda x: x[0]))}</table>"
+    head = f"<tr><th></th>{''.join(f'<th>{_esc(c)}</th>' for c in df.columns)}</tr>"
+    differ, same = [r for s, r in rows if not s], [r for s, r in rows if s]
+    out = f"<table class='mlops-t'>{head}{''.join(differ)}</table>" if differ else _note("no differences.")
+    if same: out += f"<details><summary>{len(same)} identical</summary><table class='mlops-t'>{head}{''.join(same)}</table></details>"
+    return out
 
 def metrics_figure(metrics:pd.DataFrame, max_metrics:int=6):
     "Bar charts, one per metric (rows of `metrics`), one bar per run (columns)."
-    names = sorted(metrics.index, key=_metric_key)[:max_metrics]
+    common = [m for m in metrics.index if pd.to_numeric(metrics.loc[m], errors="coerce").notna().all()]
+    names = sorted(common or metrics.index, key=_metric_key)[:max_metrics]
     fig = _figure(2.4 * len(names) + 0.6, 0.35 * len(metrics.columns) + 1.2)
     axes = fig.subplots(1, len(names), sharey=True, squeeze=False)[0]
     for ax, m in zip(axes, names):
@@ -314,10 +318,10 @@ def compare_runs(client, runs:pd.DataFrame)->W.VBox:
         cols = [c for c in runs.columns if c.startswith(prefix) and runs[c].notna().any()]
         return runs[cols].T.set_axis(labels, axis=1).rename(index=lambda c: c[len(prefix):])
     params, metrics = part("params."), part("metrics.")
-    kids = [W.HTML(f"<h4>Comparing {len(runs)} runs</h4><b>Parameters</b> (rows that differ first, in bold)"
+    kids = [W.HTML(f"<h4>Comparing {len(runs)} runs</h4><b>Parameters</b> (those that differ)"
                    + (_side_by_side(params) if len(params) else _note("no parameters logged.")))]
     if len(metrics):
-        kids.append(W.HTML("<b>Metrics</b> (best in green)" + _side_by_side(metrics, best=True)))
+        kids.append(W.HTML("<b>Metrics</b> (those that differ, the best in green)" + _side_by_side(metrics, best=True)))
         kids.append(_image(_png(metrics_figure(metrics))))
     else: kids.append(W.HTML(_note("none of these runs logged metrics.")))
     cols = []
