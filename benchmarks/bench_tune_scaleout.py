@@ -52,7 +52,7 @@ def worker(url: str, study_name: str, seconds: float, iters: int, cpu: int):
     t0, c0 = time.perf_counter(), time.process_time()
     optimize(study, objective, n_trials=1_000_000, timeout=seconds)
     dt, cpu_s = time.perf_counter() - t0, time.process_time() - c0
-    print(json.dumps({"trials": len(done), "seconds": dt, "cpu_share": cpu_s / dt}))
+    print(json.dumps({"trials": len(done), "seconds": dt, "cpu_share": cpu_s / dt, "cpu_seconds": cpu_s}))
 
 
 def phase(url: str, study: str, n_workers: int, seconds: float, iters: int) -> list[dict]:
@@ -88,7 +88,7 @@ def main():
         url = pg.create_database("bench")
     print(f"objective: {a.work:.2f} s of pure-Python CPU per trial ({iters} iterations); phases of {a.seconds:.0f} s; "
           f"load average before: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
-    ratios, shares = [], []
+    ratios, shares, per_cpu = [], [], []
     try:
         for r in range(a.rounds):
             one = phase(url, f"one-{r}", 1, a.seconds, iters)
@@ -101,6 +101,8 @@ def main():
             print(f"  round {r + 1}: one worker {r1:.2f} trials/s ({one[0]['trials']} trials, {one[0]['cpu_share']:.0%} of its core); "
                   f"two workers {r2:.2f} trials/s ({counts} trials, {two_shares} of their cores): {r2 / r1:.2f}x")
             shares.append(min(w["cpu_share"] for w in one + two))
+            # trials per CPU-second of the workers: what the cores they got bought, whatever else ran
+            per_cpu.append((sum(w["trials"] for w in two) / sum(w["cpu_seconds"] for w in two)) / (one[0]["trials"] / one[0]["cpu_seconds"]))
     finally:
         if pg is not None: pg.stop()
     print(f"load average after: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
@@ -109,6 +111,8 @@ def main():
     if min(shares) < 0.9:
         print(f"note: a worker got only {min(shares):.0%} of its core in some phase: other processes were using the cores, "
               "so the ratio understates the scale-out; run again on a quiet machine")
+        print(f"      per CPU-second the two workers completed {statistics.median(per_cpu):.2f}x the trials of one (median; 1.00 = "
+              f"no coordination cost), i.e. about {2 * statistics.median(per_cpu):.2f}x if each had had its core (an estimate, not the goal's measure)")
 
 
 if __name__ == "__main__":
