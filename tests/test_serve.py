@@ -163,7 +163,7 @@ def test_feedback_joins_request_ids(ours, demo, rows):
     assert s == 200 and f == {"accepted": 3}
     time.sleep(1.5)
     con = sqlite3.connect(demo / "workspace" / "predictions.db")
-    got = con.execute("select count(*) from predictions p join feedback f using (request_id, row) where p.request_id = ?", (r["request_id"],)).fetchone()
+    got = con.execute("select count(*) from predictions p join feedback f on f.request_id = p.request_id where p.request_id = ? and f.row < p.n_rows", (r["request_id"],)).fetchone()
     assert got == (3,)
 
 
@@ -227,4 +227,4 @@ def test_sigterm_loses_no_prediction(demo, rows, tmp_path):
     # uvicorn drains, runs the shutdown (which flushes the log), then re-raises SIGTERM: exit status -15
     assert p.wait(30) in (0, -signal.SIGTERM), open(log.name).read()[-2000:]
     assert len(ok) == 160
-    assert sqlite3.connect(store).execute("select count(*) from predictions").fetchone()[0] == 160 * 10
+    assert sqlite3.connect(store).execute("select count(*), sum(n_rows) from predictions").fetchone() == (160, 160 * 10)
