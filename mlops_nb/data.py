@@ -13,7 +13,8 @@ import pandas as pd
 from .config import MlopsError
 
 # %% auto #0
-__all__ = ['CSV_SUFFIXES', 'PARQUET_SUFFIXES', 'DataError', 'is_sql_url', 'load_data', 'redact_url', 'fingerprint', 'split_data']
+__all__ = ['CSV_SUFFIXES', 'PARQUET_SUFFIXES', 'DataError', 'is_sql_url', 'load_data', 'redact_url', 'sa_url', 'fingerprint',
+           'split_data']
 
 # %% ../nbs/01_data.ipynb #5bcd677e
 class DataError(MlopsError, ValueError):
@@ -44,7 +45,7 @@ def _read_sql(url:str, query:str)->pd.DataFrame:
     if not query: raise DataError(f"data is an SQLAlchemy URL ({redact_url(url)}): also give `query`, e.g. SELECT * FROM my_table")
     import sqlalchemy as sa
     try:
-        engine = sa.create_engine(url)
+        engine = sa.create_engine(sa_url(url))
         try:
             with engine.connect() as con: return pd.read_sql(sa.text(query), con)
         finally: engine.dispose()
@@ -75,6 +76,17 @@ def redact_url(url:str)->str:
     "`url` with any password replaced by ***."
     import re
     return re.sub(r"(://[^/:@]+:)[^@/]*@", r"\1***@", str(url))
+
+# %% ../nbs/01_data.ipynb #d730269a
+def sa_url(url:str)->str:
+    "`url` as SQLAlchemy should open it: plain `postgresql://` (or `postgres://`) gets the psycopg2 driver when psycopg 3, SQLAlchemy 2.1's default, is not installed."
+    import importlib.util
+    scheme, rest = url.split("://", 1)
+    if scheme not in ("postgresql", "postgres"): return url
+    if importlib.util.find_spec("psycopg") is None and importlib.util.find_spec("psycopg2") is not None:
+        return "postgresql+psycopg2://" + rest
+    return "postgresql://" + rest
+
 
 # %% ../nbs/01_data.ipynb #81588f02
 def fingerprint(df:pd.DataFrame)->str:

@@ -222,12 +222,13 @@ def run_pipeline(pipeline:str, # shipped pipeline name or notebook path
     out_nb, res_file = run_dir/f"{name}.ipynb", run_dir/"result.json"
     env = dict(MLOPS_NB_RESULT=str(res_file), MLOPS_NB_NOTEBOOK=str(out_nb), MLOPS_NB_NOTEBOOK_SOURCE=str(nb))
     # The kernel boots (~0.8 s) while this process loads papermill and checks the parameters.
+    ws = ensure_workspace(s)
     km = _start_kernel(env, os.getcwd())
     error = None
     try:
         import papermill as pm
         params = check_parameters(nb, params)
-        ws = ensure_workspace(s); run_dir.mkdir(parents=True)
+        run_dir.mkdir(parents=True)
         pm.execute_notebook(str(nb), str(out_nb), parameters=params, kernel_name="python3", km=km,
                             progress_bar=progress, log_output=log_output, execution_timeout=s.cell_timeout or None,
                             start_timeout=60)

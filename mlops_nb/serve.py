@@ -242,7 +242,8 @@ class PredictionLog:
         import sqlalchemy as sa
         if url.startswith("sqlite:///"): Path(url[len("sqlite:///"):]).parent.mkdir(parents=True, exist_ok=True)
         self.url, self.flush_seconds, self.batch = url, flush_seconds, batch
-        self.engine = sa.create_engine(url)
+        from mlops_nb.data import sa_url
+        self.engine = sa.create_engine(sa_url(url))
         md = sa.MetaData(); self.predictions, self.feedback = _tables(md)
         md.create_all(self.engine)
         self.q, self.written, self.errors = queue.Queue(), 0, 0

@@ -124,15 +124,6 @@ def _hide(msg:str, url:str)->str:
     msg = msg.replace(url, redact_url(url))
     return msg.replace(pw, "***") if pw else msg
 
-def _sa_url(url:str)->str:
-    "`url` as SQLAlchemy should open it: plain `postgresql://` (or `postgres://`) gets the psycopg2 driver when psycopg 3, SQLAlchemy 2.1's default, is not installed."
-    import importlib.util
-    scheme, rest = url.split("://", 1)
-    if scheme not in ("postgresql", "postgres"): return url
-    if importlib.util.find_spec("psycopg") is None and importlib.util.find_spec("psycopg2") is not None:
-        return "postgresql+psycopg2://" + rest
-    return "postgresql://" + rest
-
 def check_heartbeat(heartbeat)->int:
     "`heartbeat` (seconds between a running trial's heartbeats; 0 or None: off) checked."
     if heartbeat is None: return 0
@@ -146,7 +137,7 @@ def open_storage(url:str, # from `storage_url`
                 ):
     "The Optuna storage at `url`: a `JournalStorage` for a file path, an `RDBStorage` (checked to be reachable, with trial heartbeats) for a database URL."
     import optuna, warnings
-    from mlops_nb.data import redact_url
+    from mlops_nb.data import redact_url, sa_url
     heartbeat = check_heartbeat(heartbeat)
     if not _is_url(url):
         from optuna.storages import JournalStorage
@@ -154,7 +145,7 @@ def open_storage(url:str, # from `storage_url`
         p = Path(url).expanduser(); p.parent.mkdir(parents=True, exist_ok=True)
         return JournalStorage(JournalFileBackend(str(p)))
     import sqlalchemy as sa
-    db = _sa_url(url)
+    db = sa_url(url)
     args = {"connect_timeout": int(max(1, timeout))} if db.split(":", 1)[0].split("+")[0] in ("postgresql", "mysql") else {}
     try:
         eng = sa.create_engine(db, connect_args=args, poolclass=sa.pool.NullPool)
