@@ -17,8 +17,8 @@ FINISHED = ("COMPLETE", "PRUNED")
 def _study(url, name):
     "The study `name` as stored at `url` (read without heartbeats, as an observer)."
     import optuna
-    from mlops_nb.tune import _sa_url
-    return optuna.load_study(study_name=name, storage=optuna.storages.RDBStorage(_sa_url(url)))
+    from mlops_nb.data import sa_url
+    return optuna.load_study(study_name=name, storage=optuna.storages.RDBStorage(sa_url(url)))
 
 
 def _tune_cmd(*args):
