@@ -18,7 +18,9 @@ Each tool runs in a fresh subprocess, so its imports and memory are its own; dat
              venv (benchmarks/.envs/evidently, pins in benchmarks/requirements-evidently.txt, created on the first run:
              evidently 0.7.23 does not import with pandas 3);
   scipy      per column `ks_2samp` (numeric) or `chi2_contingency` (categorical), flagged at p < 0.05;
-  ours       `reference_stats(reference)` + `compute_drift(ref, current, s=Settings())` (default drift settings).
+  ours       `reference_stats(reference)` + `compute_drift(ref, current, s=Settings())` (default drift settings);
+  ours, from the files   the same two calls given the Parquet paths: each column is read, sketched or counted and
+             dropped, so the data is never whole in memory (its time includes the reading).
 Memory: `data MB` is the process's RSS once imported and loaded (pyarrow `to_pandas(self_destruct=True)` in every tool,
 so loading leaves no transient second copy); `step MB` is the high-water mark during the timed step above that (VmHWM
 reset through /proc/self/clear_refs); `peak MB` is the process's ru_maxrss (imports, data and step).
@@ -150,6 +152,23 @@ def child_ours(folder):
     _emit(tool="ours", import_s=imp + imp_pd, load_s=load, drift_s=t2 - t, ref_s=t1 - t, cmp_s=t2 - t1, warm_s=warm, base_mb=base,
           step_mb=step, peak_mb=_maxrss_mb(), flagged=sorted(res.drifted), detected=res.detected,
           ref_json_kb=len(json.dumps(ref)) / 1024,
+          scores={c: [round(float(tab.psi[c]), 4), round(float(tab.statistic[c]), 4), float(tab.p_value[c])] for c in tab.index})
+
+
+def child_ours_files(folder):
+    "Ours straight from the Parquet files, one column at a time: the data never sits whole in memory."
+    t = time.perf_counter()
+    import pandas as pd, pyarrow.parquet as pq        # imported as in the other tools' processes
+    from mlops_nb.config import Settings
+    from mlops_nb.monitor import reference_stats, compute_drift
+    imp = time.perf_counter() - t
+    base = _reset_peak()
+    t = time.perf_counter(); ref = reference_stats(folder / "reference.parquet"); t1 = time.perf_counter()
+    res = compute_drift(ref, folder / "current.parquet", s=Settings()); t2 = time.perf_counter()
+    step = _status("VmHWM") - base
+    tab = res.table.set_index("feature")
+    _emit(tool="ours_files", import_s=imp, load_s=0.0, drift_s=t2 - t, ref_s=t1 - t, cmp_s=t2 - t1, base_mb=base,
+          step_mb=step, peak_mb=_maxrss_mb(), flagged=sorted(res.drifted), detected=res.detected,
           scores={c: [round(float(tab.psi[c]), 4), round(float(tab.statistic[c]), 4), float(tab.p_value[c])] for c in tab.index})
 
 
@@ -314,6 +333,7 @@ def bench_size(rows, skip_evidently, evpy):
     res = {}
     la = [_load_avg()]
     res["ours"] = run_child(sys.executable, "ours", folder); la.append(_load_avg())
+    res["ours_files"] = run_child(sys.executable, "ours_files", folder); la.append(_load_avg())
     res["scipy"] = run_child(sys.executable, "scipy", folder); la.append(_load_avg())
     if not skip_evidently: res["evidently"] = run_child(evpy, "evidently", folder); la.append(_load_avg())
     truth = sorted(SHIFTED)
@@ -323,15 +343,16 @@ def bench_size(rows, skip_evidently, evpy):
         e = res["evidently"]; print(f"    Evidently {e['version']} with pandas {e['pandas']} in {EV_ENV}")
     print(f"{'tool':44s} {'import s':>8s} {'load s':>7s} {'drift s':>8s} {'data MB':>8s} {'step MB':>8s} {'peak MB':>8s}  flagged (=truth?)")
     label = {"evidently": "Evidently Report([DataDriftPreset()]).run", "scipy": "SciPy loop: ks_2samp / chi2_contingency",
-             "ours": "ours: reference_stats + compute_drift"}
-    for k in ["evidently", "scipy", "ours"]:
+             "ours": "ours: reference_stats + compute_drift", "ours_files": "ours, from the Parquet files column by column"}
+    for k in ["evidently", "scipy", "ours", "ours_files"]:
         if k not in res: continue
         r = res[k]
         ok = "= truth" if r["flagged"] == truth else (f"missed {sorted(set(truth) - set(r['flagged']))} "
                                                        f"extra {sorted(set(r['flagged']) - set(truth))}")
         print(f"{label[k]:44s} {r['import_s']:8.2f} {r['load_s']:7.2f} {r['drift_s']:8.2f} {r['base_mb']:8.0f} {r['step_mb']:8.0f} {r['peak_mb']:8.0f}  "
               f"{', '.join(r['flagged'])} ({ok})")
-    o = res["ours"]
+    o, of = res["ours"], res["ours_files"]
+    assert of["flagged"] == o["flagged"], "reading the files column by column must flag what the frames flag"
     print(f"{'   of which reference_stats':44s} {'':8s} {'':7s} {o['ref_s']:8.2f}")
     print(f"{'   of which compute_drift':44s} {'':8s} {'':7s} {o['cmp_s']:8.2f}   (reference sketch: {o['ref_json_kb']:.0f} kB of JSON)")
     print(f"{'   second call (warm: scipy.stats imported)':44s} {'':8s} {'':7s} {o['warm_s']:8.2f}")
@@ -341,14 +362,19 @@ def bench_size(rows, skip_evidently, evpy):
     if "evidently" in res:
         e = res["evidently"]
         sp, mp, ms = e["drift_s"] / o["drift_s"], o["peak_mb"] / e["peak_mb"], o["step_mb"] / max(e["step_mb"], 1e-9)
+        spf, mpf = e["drift_s"] / of["drift_s"], of["peak_mb"] / e["peak_mb"]
         print(f"Evidently / ours time   {sp:6.1f}x   (goal >= 20x)      {'MET' if sp >= 20 else 'MISSED'}   "
               f"(both first calls in a fresh process; against ours warm {e['drift_s'] / o['warm_s']:.1f}x)")
+        print(f"   from the files       {spf:6.1f}x   (reading included; Evidently's load is not in its time)")
         print(f"ours / Evidently peak   {mp:6.2f}    (goal <= 0.33)     {'MET' if mp <= 1 / 3 else 'MISSED'}   "
-              f"(process peaks {o['peak_mb']:.0f} / {e['peak_mb']:.0f} MB; step only {o['step_mb']:.0f} / {e['step_mb']:.0f} MB = {ms:.2f})")
+              f"(both frames in memory: process peaks {o['peak_mb']:.0f} / {e['peak_mb']:.0f} MB; "
+              f"step only {o['step_mb']:.0f} / {e['step_mb']:.0f} MB = {ms:.2f})")
+        print(f"   from the files       {mpf:6.2f}    (goal <= 0.33)     {'MET' if mpf <= 1 / 3 else 'MISSED'}   "
+              f"(process peaks {of['peak_mb']:.0f} / {e['peak_mb']:.0f} MB: the data is never whole in memory)")
         same = o["flagged"] == e["flagged"]
         print(f"flagged columns         ours {'=' if same else '!='} Evidently, ours {'=' if o['flagged'] == truth else '!='} truth  "
               f"{'MET' if same and o['flagged'] == truth else 'MISSED'}")
-        goals = dict(speed=sp >= 20, memory=mp <= 1 / 3, flags=same and o["flagged"] == truth)
+        goals = dict(speed=sp >= 20, memory_frames=mp <= 1 / 3, memory_files=mpf <= 1 / 3, flags=same and o["flagged"] == truth)
         print("per-column scores (shifted, negligible, and two unshifted):")
         print(f"   {'col':4s} {'Evidently':>22s} {'SciPy p':>10s} {'ours PSI':>9s} {'ours KS/TVD':>11s} {'ours p':>9s}")
         for c in SHIFTED + NEGLIGIBLE + ["n01", "c2"]:
@@ -396,7 +422,8 @@ def main(a):
         bench_readlog(a.log_rows)
     if allgoals and not a.skip_evidently:
         print("\n=== goals")
-        for g, text in [("speed", ">= 20x faster than Evidently"), ("memory", "<= 1/3 of Evidently's peak memory"),
+        for g, text in [("speed", ">= 20x faster than Evidently"), ("memory_frames", "<= 1/3 of Evidently's peak, frames"),
+                        ("memory_files", "<= 1/3 of Evidently's peak, files"),
                         ("flags", "the same (truly) shifted columns flagged")]:
             print(f"   {text:40s} " + "  ".join(f"{n:,}: {'MET' if v[g] else 'MISSED'}" for n, v in allgoals.items()))
 
@@ -416,5 +443,5 @@ if __name__ == "__main__":
         step, *rest = a.child
         if step == "stream": child_stream(int(rest[0]), int(rest[1]), rest[2])
         elif step == "readlog": child_readlog(int(rest[0]))
-        else: {"ours": child_ours, "scipy": child_scipy, "evidently": child_evidently}[step](Path(rest[0]))
+        else: {"ours": child_ours, "ours_files": child_ours_files, "scipy": child_scipy, "evidently": child_evidently}[step](Path(rest[0]))
     else: main(a)

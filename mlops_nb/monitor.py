@@ -15,11 +15,11 @@ import pandas as pd
 from .config import MlopsError, Settings, SettingsError, parse_span
 
 # %% auto #0
-__all__ = ['GRID', 'MAX_CATEGORIES', 'OTHER', 'MISSING', 'REFERENCE_ARTIFACT', 'EPS', 'HIGHER_IS_BETTER', 'MonitorError',
-           'sketch', 'reference_stats', 'log_reference', 'load_reference', 'psi', 'parse_feature_thresholds',
-           'FeatureDrift', 'DriftAccumulator', 'DriftResult', 'compute_drift', 'monitor_metric', 'PerfAccumulator',
-           'degradation', 'parse_window', 'parse_since', 'read_log', 'window_labels', 'Window', 'MonitorResult',
-           'monitor', 'plot_feature', 'monitor_report']
+__all__ = ['GRID', 'MAX_CATEGORIES', 'OTHER', 'MISSING', 'REFERENCE_ARTIFACT', 'PARQUET_SUFFIXES', 'EPS', 'HIGHER_IS_BETTER',
+           'MonitorError', 'sketch', 'reference_stats', 'log_reference', 'load_reference', 'psi',
+           'parse_feature_thresholds', 'FeatureDrift', 'DriftAccumulator', 'DriftResult', 'compute_drift',
+           'monitor_metric', 'PerfAccumulator', 'degradation', 'parse_window', 'parse_since', 'read_log',
+           'window_labels', 'Window', 'MonitorResult', 'monitor', 'plot_feature', 'monitor_report']
 
 # %% ../nbs/09_monitor.ipynb #51bb633b
 class MonitorError(MlopsError):
@@ -64,15 +64,40 @@ def sketch(s:pd.Series)->dict:
     return _numeric_sketch(s) if _is_numeric(s) else _categorical_sketch(s)
 
 # %% ../nbs/09_monitor.ipynb #1cc588ed
-def reference_stats(X:pd.DataFrame,            # the training features, raw as the service receives them
+PARQUET_SUFFIXES = (".parquet", ".pq")
+
+def _parquet_file(source):
+    "A `pyarrow.parquet.ParquetFile` when `source` is the path of a Parquet file, else None."
+    if not isinstance(source, (str, Path)) or Path(source).suffix.lower() not in PARQUET_SUFFIXES: return None
+    import pyarrow.parquet as pq
+    if not Path(source).is_file(): raise MonitorError(f"no Parquet file {str(source)!r}")
+    try: return pq.ParquetFile(source)
+    except Exception as e: raise MonitorError(f"{str(source)!r} is not a readable Parquet file: {e}") from None
+
+def _columns(source, names=None):
+    "(name, Series) per column of `source` (a DataFrame, or a Parquet file read one column at a time: memory for one column)."
+    pf = _parquet_file(source)
+    if pf is None:
+        for c in (names if names is not None else source.columns): yield str(c), source[c]
+        return
+    for c in (names if names is not None else pf.schema_arrow.names):
+        yield str(c), pf.read(columns=[c]).column(0).to_pandas()
+
+def _n_rows(source)->int:
+    pf = _parquet_file(source)
+    return int(pf.metadata.num_rows) if pf is not None else len(source)
+
+def reference_stats(X:pd.DataFrame|str|Path,   # the training features, raw as the service receives them; or a Parquet file
                     predictions=None,          # the model's predictions on (a sample of) them
                     task:str="",               # classification or regression
                     metrics:dict|None=None,    # the held-out metrics: the performance baseline
-                    target:str="")->dict:
+                    target:str="")->dict:      # the label's column (left out when `X` is a file)
     "Reference statistics of a model's training data: what monitoring compares later windows with."
-    return dict(version=1, created=datetime.now(timezone.utc).isoformat(timespec="seconds"), rows=int(len(X)),
+    pf = _parquet_file(X)
+    names = [c for c in pf.schema_arrow.names if c != target] if pf is not None else None
+    return dict(version=1, created=datetime.now(timezone.utc).isoformat(timespec="seconds"), rows=_n_rows(X),
                 task=task, target=target, metrics={k: float(v) for k, v in (metrics or {}).items()},
-                features={str(c): sketch(X[c]) for c in X.columns},
+                features={c: sketch(s) for c, s in _columns(X, names)},
                 prediction=None if predictions is None else sketch(pd.Series(np.asarray(predictions))))
 
 def log_reference(ref:dict)->None:
@@ -165,19 +190,28 @@ class DriftAccumulator:
         if isinstance(new, pd.Series): return old.add(new, fill_value=0)
         return old + new
 
-    def update(self, df:pd.DataFrame, predictions=None)->DriftAccumulator:
-        "Add the rows of `df` (the raw features; extra columns are ignored) and their `predictions`."
-        missing = [c for c in self.ref["features"] if c not in df.columns]
+    def check_columns(self, columns)->None:
+        missing = [c for c in self.ref["features"] if c not in set(columns)]
         if missing:
             raise MonitorError(f"the current data has no column {', '.join(map(repr, missing))}: the model was trained with "
                                f"{', '.join(self.ref['features'])}")
-        for c, sk in self.ref["features"].items():
-            cnt, miss = self._add(c, sk, df[c])
-            self.counts[c] = self._merge(self.counts[c], cnt); self.missing[c] += miss
-        if predictions is not None and self.ref.get("prediction"):
-            p = predictions.reset_index(drop=True) if isinstance(predictions, pd.Series) else pd.Series(np.asarray(predictions))
-            cnt, miss = self._add("prediction", self.ref["prediction"], p)
-            self.pred = (self._merge(self.pred[0] if self.pred else None, cnt), (self.pred[1] if self.pred else 0) + miss)
+
+    def add_column(self, name:str, s:pd.Series)->None:
+        "Add one feature's values (the caller counts the rows): how a Parquet file is read, one column at a time."
+        cnt, miss = self._add(name, self.ref["features"][name], s)
+        self.counts[name] = self._merge(self.counts[name], cnt); self.missing[name] += miss
+
+    def add_predictions(self, predictions)->None:
+        if predictions is None or not self.ref.get("prediction"): return
+        p = predictions.reset_index(drop=True) if isinstance(predictions, pd.Series) else pd.Series(np.asarray(predictions))
+        cnt, miss = self._add("prediction", self.ref["prediction"], p)
+        self.pred = (self._merge(self.pred[0] if self.pred else None, cnt), (self.pred[1] if self.pred else 0) + miss)
+
+    def update(self, df:pd.DataFrame, predictions=None)->DriftAccumulator:
+        "Add the rows of `df` (the raw features; extra columns are ignored) and their `predictions`."
+        self.check_columns(df.columns)
+        for c in self.ref["features"]: self.add_column(c, df[c])
+        self.add_predictions(predictions)
         self.rows += len(df)
         return self
 
@@ -261,9 +295,14 @@ class DriftResult:
                     prediction_drift=self.prediction_drift, share_limit=self.share_limit)
 
 def compute_drift(reference:dict, current, predictions=None, s:Settings|None=None)->DriftResult:
-    "Drift of `current` (a DataFrame, or an iterable of DataFrame chunks) against `reference`."
+    "Drift of `current` (a DataFrame, a Parquet file read column by column, or an iterable of DataFrame chunks) against `reference`."
     acc = DriftAccumulator(reference)
     if isinstance(current, pd.DataFrame): acc.update(current, predictions)
+    elif (pf := _parquet_file(current)) is not None:
+        acc.check_columns(pf.schema_arrow.names)
+        for c, col in _columns(current, list(reference["features"])): acc.add_column(c, col)
+        acc.rows = _n_rows(current)
+        if predictions is not None: acc.add_predictions(predictions)
     else:
         for chunk in current: acc.update(chunk)
     return acc.result(s)
