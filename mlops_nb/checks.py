@@ -26,8 +26,17 @@ def _kind(s:pd.Series)->str:
     if pd.api.types.is_bool_dtype(t): return "bool"
     if pd.api.types.is_integer_dtype(t): return "int"
     if pd.api.types.is_numeric_dtype(t): return "float"
-    if pd.api.types.is_datetime64_any_dtype(t): return "datetime"
+    if pd.api.types.is_datetime64_any_dtype(t) or _iso_dates(s): return "datetime"
     return "str"
+
+_ISO = r"\d{4}-\d{2}-\d{2}(?:[T ]\d{2}:\d{2}(?::\d{2}(?:\.\d+)?)?)?(?:Z|[+-]\d{2}:?\d{2})?"
+
+def _iso_dates(s:pd.Series, sample:int=1000)->bool:
+    "Text whose values (a sample of them) are all ISO 8601 dates or date-times: a CSV or SQL column of dates."
+    v = s.dropna()
+    if not len(v) or not (pd.api.types.is_object_dtype(s.dtype) or pd.api.types.is_string_dtype(s.dtype)): return False
+    v = v.iloc[np.linspace(0, len(v) - 1, min(sample, len(v))).astype(int)].astype(str)
+    return bool(v.str.fullmatch(_ISO).all()) and not pd.to_datetime(v, errors="coerce", format="ISO8601", utc=True).isna().any()
 
 def _num(v):
     v = float(v)
@@ -42,6 +51,8 @@ def _column_schema(s:pd.Series, max_categories:int, tolerance:float)->dict:
     if kind in ("int", "float"):
         c.update(min=_num(v.min()), max=_num(v.max()), tolerance=tolerance)
     elif kind == "datetime":
+        from mlops_nb.features import as_datetime
+        v = as_datetime(v)
         c.update(min=v.min().isoformat(), max=v.max().isoformat())
     else:
         u = pd.unique(v.astype(str)) if kind == "bool" else pd.unique(v)
@@ -139,7 +150,8 @@ def _coerce(s:pd.Series, kind:str):
         if pd.api.types.is_numeric_dtype(s.dtype) and not pd.api.types.is_bool_dtype(s.dtype): out = s.astype("float64")
         else: out = pd.to_numeric(s.astype("str").where(s.notna()), errors="coerce").astype("float64")
     elif kind == "datetime":
-        out = s if pd.api.types.is_datetime64_any_dtype(s.dtype) else pd.to_datetime(s, errors="coerce", format="ISO8601")
+        from mlops_nb.features import as_datetime
+        out = as_datetime(s)   # text as ISO 8601, time zones to UTC: what the model's date-part step reads
     elif kind == "bool" and pd.api.types.is_bool_dtype(s.dtype): out = s.astype("str").where(s.notna())
     else: out = s if pd.api.types.is_string_dtype(s.dtype) else s.astype("str").where(s.notna())
     return out, present & out.isna().to_numpy()

@@ -10,7 +10,7 @@ import pandas as pd
 from .data import DataError
 
 # %% auto #0
-__all__ = ['DATE_PARTS', 'column_kinds', 'prepare_frame', 'build_preprocessor']
+__all__ = ['DATE_PARTS', 'column_kinds', 'prepare_frame', 'as_datetime', 'date_parts', 'date_part_names', 'build_preprocessor']
 
 # %% ../nbs/03_features.ipynb #d4801d64
 _SCHEMA_KINDS = {"int": "numeric", "float": "numeric", "str": "categorical", "bool": "categorical", "datetime": "datetime"}
@@ -22,7 +22,6 @@ def column_kinds(X:pd.DataFrame, schema:dict|None=None)->dict[str, list[str]]:
         cols = schema["columns"]
         for c in X.columns:
             if c in cols: kinds[_SCHEMA_KINDS.get(cols[c].get("type"), "categorical")].append(c)
-            elif any(c == f"{d}_{p}" for d in cols for p in DATE_PARTS): kinds["numeric"].append(c)
         return kinds
     for c, t in X.dtypes.items():
         if pd.api.types.is_bool_dtype(t): kinds["categorical"].append(c)
@@ -31,20 +30,35 @@ def column_kinds(X:pd.DataFrame, schema:dict|None=None)->dict[str, list[str]]:
         else: kinds["categorical"].append(c)
     return kinds
 
-DATE_PARTS = ("year", "month", "day", "day_of_week", "hour")
-
 def prepare_frame(X:pd.DataFrame)->pd.DataFrame:
-    "`X` with integer columns as float64, booleans as text and date-times as numeric parts, the types the model's signature is built on."
+    "`X` with integer columns as float64 and booleans as text, the types the model's signature is built on (date-times stay)."
     X = X.copy()
     for c, t in X.dtypes.items():
         if pd.api.types.is_bool_dtype(t): X[c] = X[c].astype("string").astype(object).where(X[c].notna(), None).astype("str")
         elif pd.api.types.is_integer_dtype(t): X[c] = X[c].astype("float64")
-        elif pd.api.types.is_datetime64_any_dtype(t):
-            at = X.columns.get_loc(c)
-            parts = {f"{c}_{p}": getattr(X[c].dt, p).astype("float64") for p in DATE_PARTS}
-            X = X.drop(columns=[c])
-            for i, (k, v) in enumerate(parts.items()): X.insert(at + i, k, v)
     return X
+
+# %% ../nbs/03_features.ipynb #7bc36e88
+DATE_PARTS = ("year", "month", "day", "day_of_week", "hour")
+
+def as_datetime(s)->pd.Series:
+    "`s` as naive UTC date-times: text read as ISO 8601, time zones converted to UTC; unreadable values become NaT."
+    s = s if isinstance(s, pd.Series) else pd.Series(s)
+    if pd.api.types.is_datetime64_any_dtype(s.dtype):
+        return s.dt.tz_convert("UTC").dt.tz_localize(None) if s.dt.tz is not None else s
+    return pd.to_datetime(s.astype(object), errors="coerce", format="ISO8601", utc=True).dt.tz_localize(None)
+
+def date_parts(X)->"np.ndarray":
+    "The `DATE_PARTS` of each date-time column of `X` (a frame or 2-d array), as floats; missing or unreadable values are NaN."
+    import numpy as np
+    df = X if isinstance(X, pd.DataFrame) else pd.DataFrame(np.asarray(X, dtype=object))
+    out = [getattr(as_datetime(df[c]).dt, p).astype("float64").to_numpy() for c in df.columns for p in DATE_PARTS]
+    return np.column_stack(out) if out else np.empty((len(df), 0))
+
+def date_part_names(transformer, input_features)->"np.ndarray":
+    "The names of `date_parts`' outputs (`FunctionTransformer`'s `feature_names_out`)."
+    import numpy as np
+    return np.array([f"{c}_{p}" for c in input_features for p in DATE_PARTS], dtype=object)
 
 # %% ../nbs/03_features.ipynb #a9db8a0e
 def build_preprocessor(X:pd.DataFrame, schema:dict|None=None, max_categories:int=50):
@@ -52,13 +66,13 @@ def build_preprocessor(X:pd.DataFrame, schema:dict|None=None, max_categories:int
     from sklearn.compose import ColumnTransformer
     from sklearn.impute import SimpleImputer
     from sklearn.pipeline import Pipeline
-    from sklearn.preprocessing import OneHotEncoder, StandardScaler
+    from sklearn.preprocessing import FunctionTransformer, OneHotEncoder, StandardScaler
     k = column_kinds(X, schema)
-    if not k["numeric"] and not k["categorical"]:
-        raise DataError(f"no usable feature columns: {', '.join(map(str, X.columns)) or '(none)'} (date-time columns alone are not features yet)")
-    num = Pipeline([("impute", SimpleImputer(strategy="median")), ("scale", StandardScaler())])
+    if not any(k.values()): raise DataError(f"no usable feature columns: {', '.join(map(str, X.columns)) or '(none)'}")
+    num = lambda: [("impute", SimpleImputer(strategy="median")), ("scale", StandardScaler())]
     cat = Pipeline([("impute", SimpleImputer(strategy="constant", fill_value="(missing)")),
                     ("encode", OneHotEncoder(handle_unknown="infrequent_if_exist", max_categories=max_categories, sparse_output=False))])
-    parts = [("numeric", num, k["numeric"])] if k["numeric"] else []
-    if k["categorical"]: parts.append(("categorical", cat, k["categorical"]))
+    dates = Pipeline([("parts", FunctionTransformer(date_parts, feature_names_out=date_part_names)), *num()])
+    parts = [(name, step, k[kind]) for name, step, kind in [("numeric", Pipeline(num()), "numeric"), ("categorical", cat, "categorical"),
+                                                           ("datetime", dates, "datetime")] if k[kind]]
     return ColumnTransformer(parts, remainder="drop", verbose_feature_names_out=False)

@@ -95,9 +95,13 @@ def reference_stats(X:pd.DataFrame|str|Path,   # the training features, raw as t
     "Reference statistics of a model's training data: what monitoring compares later windows with."
     pf = _parquet_file(X)
     names = [c for c in pf.schema_arrow.names if c != target] if pf is not None else None
+    features, times = {}, []
+    for c, s in _columns(X, names):   # date-times move with the calendar: not drift (their parts reach the model)
+        if pd.api.types.is_datetime64_any_dtype(s.dtype): times.append(c)
+        else: features[c] = sketch(s)
     return dict(version=1, created=datetime.now(timezone.utc).isoformat(timespec="seconds"), rows=_n_rows(X),
                 task=task, target=target, metrics={k: float(v) for k, v in (metrics or {}).items()},
-                features={c: sketch(s) for c, s in _columns(X, names)},
+                features=features, datetimes=times,
                 prediction=None if predictions is None else sketch(pd.Series(np.asarray(predictions))))
 
 def log_reference(ref:dict)->None:

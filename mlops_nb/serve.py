@@ -136,6 +136,13 @@ def _check_column(c:Column, vals:list, warns:list):
         return np.array(vals, dtype=object)
     for i, v in enumerate(vals):   # string, datetime, binary: text
         if not (v is None or isinstance(v, str)): _bad(c, i, v)
+    if c.type == "datetime":       # ISO 8601 text, read as the model's date-part step reads it
+        import pandas as pd
+        from mlops_nb.features import as_datetime
+        t = as_datetime(pd.Series(vals, dtype=object))
+        bad = np.flatnonzero(t.isna().to_numpy() & np.array([v is not None for v in vals]))
+        if len(bad): _bad(c, int(bad[0]), vals[bad[0]])
+        return t.to_numpy()
     if c.categories is not None:
         known = set(c.categories)
         unk = sorted({v for v in vals if v is not None and v not in known})

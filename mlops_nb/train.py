@@ -16,8 +16,9 @@ from .data import DataError
 from .features import build_preprocessor, prepare_frame
 
 # %% auto #0
-__all__ = ['TASKS', 'ESTIMATORS', 'DEFAULT_ESTIMATOR', 'TRUSTED_MODULES', 'infer_task', 'make_estimator', 'features_target',
-           'build_model', 'compute_metrics', 'code_version', 'model_requirements', 'trusted_types', 'log_model']
+__all__ = ['TASKS', 'ESTIMATORS', 'DEFAULT_ESTIMATOR', 'TRUSTED_MODULES', 'TRUSTED_FUNCTIONS', 'infer_task', 'make_estimator',
+           'features_target', 'build_model', 'compute_metrics', 'code_version', 'model_requirements', 'trusted_types',
+           'log_model']
 
 # %% ../nbs/04_train.ipynb #457a5423
 TASKS = ("classification", "regression")
@@ -149,12 +150,13 @@ def model_requirements(model=None)->list[str]:
 
 # %% ../nbs/04_train.ipynb #3c2156c3
 TRUSTED_MODULES = ("numpy", "scipy", "sklearn")
+TRUSTED_FUNCTIONS = ("mlops_nb.features.date_parts", "mlops_nb.features.date_part_names")   # the date-time step (features)
 
 def trusted_types(model)->list[str]:
-    "The types in `model`'s skops dump that skops does not trust by default; only numpy, SciPy and scikit-learn types are accepted."
+    "The types in `model`'s skops dump that skops does not trust by default: numpy, SciPy and scikit-learn types and the date-part functions are accepted."
     import skops.io as sio
     types = sio.get_untrusted_types(data=sio.dumps(model))
-    bad = [t for t in types if t.split(".")[0] not in TRUSTED_MODULES]
+    bad = [t for t in types if t.split(".")[0] not in TRUSTED_MODULES and t not in TRUSTED_FUNCTIONS]
     if bad: raise MlopsError(f"the model contains types that cannot be loaded safely: {', '.join(bad)}; "
                              "use scikit-learn, numpy and SciPy classes only")
     return types

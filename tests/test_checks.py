@@ -28,6 +28,7 @@ def test_sql_train_logs_schema_and_serves_raw_records_alike(project, use_store):
     df = pd.read_csv(project / "data" / "breast_cancer.csv")
     df["site"] = np.where(np.arange(len(df)) % 3 == 0, "north", "south")      # a categorical and an int column
     df["visits"] = np.arange(len(df)) % 7
+    df["seen"] = pd.date_range("2025-01-01", periods=len(df), freq="13h").strftime("%Y-%m-%dT%H:%M:%S")   # ISO text in SQL
     with sqlite3.connect(project / "data" / "bc.db") as con: df.to_sql("patients", con, index=False)
     url = f"sqlite:///{project / 'data' / 'bc.db'}"
     p = mlops_nb("run", "train", "-p", "data", url, "-p", "query", "SELECT * FROM patients",
@@ -43,15 +44,25 @@ def test_sql_train_logs_schema_and_serves_raw_records_alike(project, use_store):
     assert r.data.tags["data_schema_hash"] == schema_hash(schema)
     assert c.get_model_version("breast_cancer", "1").tags["data_schema_hash"] == schema_hash(schema)
     assert schema["columns"]["site"]["categories"] == ["north", "south"] and schema["target"]["classes"] == ["benign", "malignant"]
+    assert schema["columns"]["seen"]["type"] == "datetime"
     assert (project / "workspace" / "schemas" / "breast_cancer.yaml").exists()
     # parity: the logged model (pyfunc, raw records) predicts exactly what the fitted pipeline does in memory
     uri = f"models:/breast_cancer/{res['model_version']}"
     raw = load_data(url, "SELECT * FROM patients")
     X, _ = features_target(check_data(raw, schema, quiet=True).data, "diagnosis")
     in_memory = mlflow.sklearn.load_model(uri)
-    # (records go through prepare_frame, as the signature types int columns as double and MLflow 3.17 refuses int64 -> float64)
-    records = prepare_frame(raw.drop(columns="diagnosis"))
-    assert mlflow.pyfunc.load_model(uri).predict(records).tolist() == in_memory.predict(X).tolist()
+    expected = in_memory.predict(X).tolist()
+    assert "seen_day_of_week" in in_memory[:-1].get_feature_names_out()      # the date parts are made inside the model
+    # (records go through prepare_frame, as the signature types int columns as double and MLflow refuses int64 -> float64;
+    # its signature types `seen` as datetime: pyfunc takes date-time values in a frame, and text in JSON)
+    records = prepare_frame(raw.drop(columns="diagnosis")).assign(seen=lambda d: pd.to_datetime(d["seen"]))
+    assert mlflow.pyfunc.load_model(uri).predict(records).tolist() == expected
+    # the service's reading of JSON records (types from the signature, categories from the model) gives the same
+    from mlops_nb.serve import to_frame, schema_from_signature, categories_from_model
+    sch = categories_from_model(in_memory, schema_from_signature(mlflow.models.get_model_info(uri).signature.inputs.to_dict()))
+    body = {"dataframe_records": raw.drop(columns="diagnosis").to_dict(orient="records")}
+    frame, warns, _, _ = to_frame(body, sch, max_rows=len(raw))
+    assert in_memory.predict(frame).tolist() == expected and warns == []
 
 
 def test_batch_breaking_champion_schema_is_refused(project):
