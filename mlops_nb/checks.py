@@ -11,6 +11,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 import numpy as np
 import pandas as pd
+import pandera.pandas as pa   # with the module, not in the first check (~0.6 s): the service never imports this module
+from pandera.errors import SchemaErrors
 from .data import DataError
 
 # %% auto #0
@@ -159,7 +161,6 @@ def _coerce(s:pd.Series, kind:str):
 # %% ../nbs/02_checks.ipynb #1049c2de
 def to_pandera(schema:dict, columns=None):
     "A pandera `DataFrameSchema` for the error rules of `schema` (restricted to `columns` if given)."
-    import pandera.pandas as pa
     cols = {}
     for name, c in schema["columns"].items():
         if columns is not None and name not in columns: continue
@@ -225,7 +226,6 @@ def validate_batch(df:pd.DataFrame, # the batch
     return Validation(X, E, W, n)
 
 def _pandera_errors(X, schema, err, failed):
-    from pandera.errors import SchemaErrors
     try: to_pandera(schema, set(X.columns)).validate(X, lazy=True, inplace=True); return  # X is our own copy: no second copy
     except SchemaErrors as e: fc = e.failure_cases
     for (col, check), g in fc.groupby(["column", "check"], sort=False, dropna=False):
