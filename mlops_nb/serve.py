@@ -16,7 +16,8 @@ from starlette.requests import Request   # at module level: FastAPI resolves han
 
 # %% auto #0
 __all__ = ['NUMERIC', 'SCORING_THREADS', 'Column', 'InputSchema', 'InputError', 'schema_from_signature', 'categories_from_model',
-           'to_frame', 'ModelRef', 'resolve', 'Loaded', 'load_model', 'PredictionLog', 'Server', 'create_app', 'serve']
+           'to_frame', 'ModelRef', 'resolve', 'FastPipeline', 'Loaded', 'load_model', 'PredictionLog', 'Server',
+           'create_app', 'serve']
 
 # %% ../nbs/08_serve.ipynb #b99e5fec
 NUMERIC = {"double", "float", "long", "integer"}
@@ -208,6 +209,65 @@ def resolve(uri:str, registry_uri:str, download:bool=True)->ModelRef:
         path = Path(mlflow.artifacts.download_artifacts(f"models:/{name}/{v}"))
     return ModelRef(uri, name, v, alias, path, {k: redact_url(t) for k, t in tags.items()})
 
+# %% ../nbs/08_serve.ipynb #7b371f9f
+def _numeric_steps(t):
+    "The fitted (statistics, mean, scale) of an imputer + scaler pipeline, or None if `t` is anything else."
+    import numpy as np
+    steps = [s for _, s in getattr(t, "steps", [])] or None
+    if not steps or len(steps) > 2: return None
+    stats = mean = scale = None
+    for s in steps:
+        kind = type(s).__name__
+        if kind == "SimpleImputer" and stats is None and mean is None and scale is None:
+            if s.add_indicator or not (isinstance(s.missing_values, float) and np.isnan(s.missing_values)): return None
+            if np.asarray(s.statistics_).dtype.kind not in "fiu": return None   # text filled in: a categorical part
+            stats = np.asarray(s.statistics_, dtype=np.float64)
+            if np.isnan(stats).any(): return None   # scikit-learn drops such columns
+        elif kind == "StandardScaler" and scale is None and mean is None:
+            mean, scale = s.mean_, s.scale_
+            if mean is None and scale is None: return None
+        else: return None
+    return stats, mean, scale
+
+class FastPipeline:
+    "A fitted `Pipeline(ColumnTransformer, estimator)` that scores numeric parts with numpy; `predict` gives what the pipeline gives."
+    def __init__(self, model):
+        self.model, self.parts, self.final = model, None, None
+        steps = getattr(model, "steps", None)
+        if not steps or len(steps) != 2 or type(steps[0][1]).__name__ != "ColumnTransformer": return
+        ct, final = steps[0][1], steps[1][1]
+        if getattr(ct, "sparse_output_", False) or getattr(ct, "_sklearn_output_config", {}).get("transform") not in (None, "default"): return
+        if hasattr(final, "feature_names_in_"): return          # fitted on a frame: leave its checks to scikit-learn
+        parts = []
+        for name, t, cols in ct.transformers_:
+            if isinstance(t, str):
+                if t == "drop": continue
+                return                                            # passthrough: leave it to scikit-learn
+            if not isinstance(cols, (list, tuple)) or not all(isinstance(c, str) for c in cols): return
+            parts.append((list(cols), _numeric_steps(t), t))
+        self.parts, self.final = parts, final
+
+    def transform(self, X):
+        import numpy as np
+        out = []
+        for cols, fast, t in self.parts:
+            if fast is None: out.append(t.transform(X[cols])); continue
+            stats, mean, scale = fast
+            a = X[cols].to_numpy(dtype=np.float64, na_value=np.nan, copy=True)
+            if stats is not None:
+                nan = np.isnan(a)
+                if nan.any(): a[nan] = np.take(stats, np.nonzero(nan)[1])
+            if mean is not None: a -= mean
+            if scale is not None: a /= scale
+            out.append(a)
+        return np.hstack(out) if len(out) > 1 else out[0]
+
+    def predict(self, X):
+        if self.parts is None: return self.model.predict(X)
+        missing = [c for cols, _, _ in self.parts for c in cols if c not in X.columns]
+        if missing: raise ValueError(f"columns are missing: {missing}")   # as ColumnTransformer says it (a 422)
+        return self.final.predict(self.transform(X))
+
 # %% ../nbs/08_serve.ipynb #dcb88b36
 @dataclass
 class Loaded:
@@ -227,7 +287,7 @@ def load_model(ref:ModelRef)->Loaded:
     sig = (meta.get("signature") or {}).get("inputs")
     if not sig: raise MlopsError(f"model {ref.uri} has no signature: log it with one (mlops_nb.train.log_model does)")
     schema = categories_from_model(model, schema_from_signature(sig))
-    return Loaded(ref, model, schema, datetime.now(timezone.utc).isoformat(timespec="seconds"))
+    return Loaded(ref, FastPipeline(model), schema, datetime.now(timezone.utc).isoformat(timespec="seconds"))
 
 # %% ../nbs/08_serve.ipynb #855b3c7b
 def _dumps(o)->str:
