@@ -39,10 +39,14 @@ def test_demo_closes_the_loop(tmp_path, clean_env):
     assert (d / "workspace" / "monitoring" / "breast_cancer-latest.html").read_text().count("<img") >= 5
 
 
+def make_champion(project, version="1"):
+    "The alias set directly: the gate has its own tests, these are about what comes after it."
+    client(project).set_registered_model_alias("breast_cancer", "champion", version)
+
+
 def test_ticks_idle_rejected_concurrent_killed(project):
     assert mlops_nb("run", "train", cwd=project).returncode == 0
-    assert mlops_nb("run", "validate", cwd=project).returncode == 0
-    assert champion(project) == "1"
+    make_champion(project)
 
     # nothing fires: no request, no schedule, same data, no prediction log to monitor yet
     p = mlops_nb("ct", cwd=project)
@@ -91,7 +95,7 @@ def test_monitor_bad_input(project, use_store):
     import mlflow
     import pandas as pd
     assert mlops_nb("run", "train", cwd=project).returncode == 0
-    assert mlops_nb("run", "validate", cwd=project).returncode == 0
+    make_champion(project)
 
     # a batch with a missing column: named, non-zero exit
     df = pd.read_csv(project / "data" / "breast_cancer.csv")
