@@ -13,8 +13,8 @@ import pandas as pd
 from .config import MlopsError
 
 # %% auto #0
-__all__ = ['CSV_SUFFIXES', 'PARQUET_SUFFIXES', 'DataError', 'is_sql_url', 'load_data', 'redact_url', 'sa_url', 'fingerprint',
-           'row_hashes', 'split_data']
+__all__ = ['CSV_SUFFIXES', 'PARQUET_SUFFIXES', 'DataError', 'is_sql_url', 'load_data', 'redact_url', 'sa_url', 'read_chunks',
+           'fingerprint', 'row_hashes', 'split_data']
 
 # %% ../nbs/01_data.ipynb #5bcd677e
 class DataError(MlopsError, ValueError):
@@ -87,6 +87,61 @@ def sa_url(url:str)->str:
         return "postgresql+psycopg2://" + rest
     return "postgresql://" + rest
 
+
+# %% ../nbs/01_data.ipynb #3c6aff4b
+def read_chunks(source:str, query:str|None, size:int):
+    "(total rows or None, iterator of DataFrames of at most `size` rows) of `source`."
+    if not source: raise DataError("no data given: set `data` (a CSV or Parquet path, or an SQLAlchemy URL with `query`)")
+    if is_sql_url(source): return None, _sql_chunks(source, query, size)
+    path = Path(source).expanduser()
+    if not path.exists(): raise DataError(f"data file not found: {path} (check the `data` parameter or setting)")
+    if path.is_dir(): raise DataError(f"data {path} is a folder: give a CSV or Parquet file")
+    suffix = path.suffix.lower()
+    if suffix in CSV_SUFFIXES: return None, _csv_chunks(path, size)
+    if suffix in PARQUET_SUFFIXES:
+        import pyarrow.parquet as pq
+        try: f = pq.ParquetFile(path)
+        except Exception as e: raise DataError(f"data file {path} could not be read as Parquet ({type(e).__name__}: {e})") from None
+        return f.metadata.num_rows, _parquet_chunks(f, path, size)
+    raise DataError(f"data file {path} has type {suffix or '(none)'!r}: use CSV (.csv) or Parquet (.parquet)")
+
+def _csv_chunks(path, size):
+    reader = _read_csv(path, chunksize=size)   # an empty file fails here, as in load_data
+    with reader:
+        while True:
+            try: chunk = next(reader)
+            except StopIteration: return
+            except pd.errors.ParserError as e:
+                raise DataError(f"data file {path} is not well-formed CSV: {str(e).strip()}. Fix that line or re-export the file") from None
+            except UnicodeDecodeError as e:
+                raise DataError(f"data file {path} is not UTF-8 text (byte {e.object[e.start]:#04x} at offset {e.start}); "
+                                "re-save it as UTF-8") from None
+            yield chunk
+
+def _parquet_chunks(f, path, size):
+    it = f.iter_batches(batch_size=size)
+    while True:
+        try: batch = next(it)
+        except StopIteration: return
+        except Exception as e: raise DataError(f"data file {path} could not be read as Parquet ({type(e).__name__}: {e})") from None
+        yield batch.to_pandas()
+
+def _sql_chunks(url, query, size):
+    if not query: raise DataError(f"data is an SQLAlchemy URL ({redact_url(url)}): also give `query`, e.g. SELECT * FROM my_table")
+    import sqlalchemy as sa
+    try: engine = sa.create_engine(url)
+    except sa.exc.ArgumentError as e: raise DataError(f"data URL {redact_url(url)} is not a valid SQLAlchemy URL: {e}") from None
+    try:
+        with engine.connect().execution_options(stream_results=True) as con:
+            it = iter(pd.read_sql(sa.text(query), con, chunksize=size))
+            while True:
+                try: chunk = next(it)
+                except StopIteration: return
+                yield chunk
+    except sa.exc.SQLAlchemyError as e:
+        msg = str(getattr(e, "orig", None) or e).splitlines()[0]
+        raise DataError(f"query on {redact_url(url)} failed: {msg}") from None
+    finally: engine.dispose()
 
 # %% ../nbs/01_data.ipynb #81588f02
 def fingerprint(df:pd.DataFrame)->str:

@@ -103,6 +103,12 @@ def test_monitor_bad_input(project, use_store):
     p = mlops_nb("run", "monitor", "-p", "current", "data/missing.csv", cwd=project)
     assert p.returncode == 1 and "'mean radius'" in p.stderr and "missing" in p.stderr, p.stderr
 
+    # the training data itself, read 100 rows at a time: every row counted, its labels judged, no drift
+    p = mlops_nb("run", "monitor", "-p", "current", "data/breast_cancer.csv", "-p", "chunk_size", "100", cwd=project)
+    assert p.returncode == 0, p.stderr
+    res = latest_result(project, "monitor")
+    assert res["rows"] == 569 and res["labels"] == 569 and not res["drift_detected"], res
+
     # no prediction log yet, then a window with no rows
     p = mlops_nb("run", "monitor", cwd=project)
     assert p.returncode == 1 and "no prediction log at" in p.stderr, p.stderr
