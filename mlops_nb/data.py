@@ -160,9 +160,12 @@ def row_hashes(df:pd.DataFrame, threads:int|None=None)->np.ndarray:
         return pd.util.hash_pandas_object(df, index=False).to_numpy()
     from concurrent.futures import ThreadPoolExecutor
     from pandas.core.util.hashing import combine_hash_arrays   # how pandas combines column hashes (same result, tested)
-    with ThreadPoolExecutor(threads) as ex:
-        cols = list(ex.map(lambda i: pd.util.hash_pandas_object(df.iloc[:, i], index=False).to_numpy(), range(df.shape[1])))
-    return combine_hash_arrays(iter(cols), len(cols))
+    n = df.shape[1]
+    def hashes():   # `threads` columns at a time, in order: memory for a few columns' hashes, not all of them
+        with ThreadPoolExecutor(threads) as ex:
+            for i in range(0, n, threads):
+                yield from ex.map(lambda j: pd.util.hash_pandas_object(df.iloc[:, j], index=False).to_numpy(), range(i, min(i + threads, n)))
+    return combine_hash_arrays(hashes(), n)
 
 # %% ../nbs/01_data.ipynb #3ac44c67
 def split_data(df:pd.DataFrame, target:str, test_size:float=0.2, seed:int=42,
