@@ -100,7 +100,7 @@ def to_frame(body, schema:InputSchema, max_rows:int=10000):
     if idx is not None and numeric and all(c.name in idx for c in numeric) and len(numeric) == len(cols):
         try:
             arr = np.array(rows, dtype=np.float64)
-            data = {c: arr[:, idx[c]] for c in idx}
+            data = {c: arr[:, idx[c]] for c in idx} if not np.isinf(arr).any() else {}   # infinities: named below
         except (ValueError, TypeError): data = {}
     for c in schema.columns:
         if c.name in data: continue
@@ -130,6 +130,7 @@ def _check_column(c:Column, vals:list, warns:list):
         a = np.array([np.nan if v is None else v for v in vals], dtype=np.float64)
         if c.type in ("long", "integer") and np.any(np.isfinite(a) & (a != np.round(a))):
             i = int(np.argmax(np.isfinite(a) & (a != np.round(a)))); _bad(c, i, vals[i])
+        if np.isinf(a).any(): i = int(np.argmax(np.isinf(a))); _bad(c, i, vals[i])   # 1e999 in JSON: no model takes it
         return a
     if c.type == "boolean":
         for i, v in enumerate(vals):

@@ -9,8 +9,6 @@ import pytest
 
 from conftest import latest_result, mlops_nb
 
-# one worker runs this file: its module-scoped fixtures (a trained project, a server) are built once, not per worker
-pytestmark = pytest.mark.xdist_group("score")
 
 ROWS = 569   # rows of the demo data (breast cancer)
 

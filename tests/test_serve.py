@@ -5,8 +5,6 @@ import pytest
 
 from conftest import BIN, run
 
-# one worker runs this file: its module-scoped fixtures (a trained project, a server) are built once, not per worker
-pytestmark = pytest.mark.xdist_group("serve")
 
 KEY = "k3y-not-in-logs"
 HEAVY = ("papermill", "optuna", "matplotlib", "jupyter_client", "ipykernel", "nbformat", "mlflow", "IPython")

@@ -11,8 +11,6 @@ import pytest
 from conftest import BIN, mlops_nb
 from pg import free_port, postgres  # noqa: F401  (the session's PostgreSQL server fixture)
 
-# one worker runs this file: its module-scoped fixtures (a trained project, a server) are built once, not per worker
-pytestmark = pytest.mark.xdist_group("tune_postgres")
 
 FINISHED = ("COMPLETE", "PRUNED")
 
