@@ -36,7 +36,7 @@ prediction log of --log-rows rows written with `mlops_nb.serve.PredictionLog` (r
                                                [--skip-evidently] [--skip-stream]
 """
 # Only the standard library at top level: this file is also the child process, and the Evidently child runs in another venv.
-import argparse, json, os, resource, subprocess, sys, time
+import argparse, json, os, subprocess, sys, time
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
@@ -107,25 +107,7 @@ def make_data(rows: int, seed: int = SEED) -> Path:
 
 
 # ------------------------------------------------------------------------------------------------ child helpers
-def _status(key):
-    for line in open("/proc/self/status"):
-        if line.startswith(key): return int(line.split()[1]) / 1024
-    return float("nan")
-
-
-def _reset_peak():
-    import gc
-    gc.collect()
-    try:
-        with open("/proc/self/clear_refs", "w") as f: f.write("5")
-    except OSError: pass
-    return _status("VmRSS")
-
-
-def _maxrss_mb(): return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-
-
-def _emit(**kw): print("RESULT " + json.dumps(kw), flush=True)
+from _child import emit as _emit, reset_peak as _reset_peak, status as _status, maxrss_mb as _maxrss_mb   # benchmarks/_child.py
 
 
 def _load(folder):

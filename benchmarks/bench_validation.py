@@ -32,22 +32,7 @@ N_FLOAT, N_CAT, N_LEVELS, SEED = 20, 5, 10, 0
 
 
 # ------------------------------------------------------------------------------------------------ child helpers
-def _status(key):
-    for line in open("/proc/self/status"):
-        if line.startswith(key): return int(line.split()[1]) / 1024
-    return float("nan")
-
-
-def _reset_peak():
-    import gc
-    gc.collect()
-    try:
-        with open("/proc/self/clear_refs", "w") as f: f.write("5")
-    except OSError: pass
-    return _status("VmRSS")
-
-
-def _emit(**kw): print("RESULT " + json.dumps(kw), flush=True)
+from _child import emit as _emit, reset_peak as _reset_peak, status as _status   # benchmarks/_child.py
 
 
 def child_read_csv(folder):

@@ -129,7 +129,7 @@ def _parquet_chunks(f, path, size):
 def _sql_chunks(url, query, size):
     if not query: raise DataError(f"data is an SQLAlchemy URL ({redact_url(url)}): also give `query`, e.g. SELECT * FROM my_table")
     import sqlalchemy as sa
-    try: engine = sa.create_engine(url)
+    try: engine = sa.create_engine(sa_url(url))   # as load_data opens it: plain postgresql:// gets a driver that is installed
     except sa.exc.ArgumentError as e: raise DataError(f"data URL {redact_url(url)} is not a valid SQLAlchemy URL: {e}") from None
     try:
         with engine.connect().execution_options(stream_results=True) as con:

@@ -13,13 +13,14 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 from .config import MlopsError, Settings, SettingsError, parse_span
+from .data import PARQUET_SUFFIXES
 
 # %% auto #0
-__all__ = ['GRID', 'MAX_CATEGORIES', 'OTHER', 'MISSING', 'REFERENCE_ARTIFACT', 'PARQUET_SUFFIXES', 'EPS', 'HIGHER_IS_BETTER',
-           'MonitorError', 'sketch', 'reference_stats', 'log_reference', 'load_reference', 'psi',
-           'parse_feature_thresholds', 'FeatureDrift', 'DriftAccumulator', 'DriftResult', 'compute_drift',
-           'monitor_metric', 'PerfAccumulator', 'degradation', 'parse_window', 'parse_since', 'read_log',
-           'window_labels', 'Window', 'MonitorResult', 'monitor', 'plot_feature', 'monitor_report']
+__all__ = ['GRID', 'MAX_CATEGORIES', 'OTHER', 'MISSING', 'REFERENCE_ARTIFACT', 'EPS', 'HIGHER_IS_BETTER', 'MonitorError',
+           'sketch', 'reference_stats', 'log_reference', 'load_reference', 'psi', 'parse_feature_thresholds',
+           'FeatureDrift', 'DriftAccumulator', 'DriftResult', 'compute_drift', 'monitor_metric', 'PerfAccumulator',
+           'degradation', 'parse_window', 'parse_since', 'read_log', 'window_labels', 'Window', 'MonitorResult',
+           'monitor', 'plot_feature', 'monitor_report']
 
 # %% ../nbs/09_monitor.ipynb #51bb633b
 class MonitorError(MlopsError):
@@ -64,8 +65,6 @@ def sketch(s:pd.Series)->dict:
     return _numeric_sketch(s) if _is_numeric(s) else _categorical_sketch(s)
 
 # %% ../nbs/09_monitor.ipynb #1cc588ed
-PARQUET_SUFFIXES = (".parquet", ".pq")
-
 def _parquet_file(source):
     "A `pyarrow.parquet.ParquetFile` when `source` is the path of a Parquet file, else None."
     if not isinstance(source, (str, Path)) or Path(source).suffix.lower() not in PARQUET_SUFFIXES: return None
@@ -74,18 +73,13 @@ def _parquet_file(source):
     try: return pq.ParquetFile(source)
     except Exception as e: raise MonitorError(f"{str(source)!r} is not a readable Parquet file: {e}") from None
 
-def _columns(source, names=None):
-    "(name, Series) per column of `source` (a DataFrame, or a Parquet file read one column at a time: memory for one column)."
-    pf = _parquet_file(source)
+def _columns(source, pf, names=None):
+    "(name, Series) per column of `source`: a DataFrame, or the Parquet file `pf` read one column at a time (memory for one column)."
     if pf is None:
         for c in (names if names is not None else source.columns): yield str(c), source[c]
         return
     for c in (names if names is not None else pf.schema_arrow.names):
         yield str(c), pf.read(columns=[c]).column(0).to_pandas()
-
-def _n_rows(source)->int:
-    pf = _parquet_file(source)
-    return int(pf.metadata.num_rows) if pf is not None else len(source)
 
 def reference_stats(X:pd.DataFrame|str|Path,   # the training features, raw as the service receives them; or a Parquet file
                     predictions=None,          # the model's predictions on (a sample of) them
@@ -96,10 +90,10 @@ def reference_stats(X:pd.DataFrame|str|Path,   # the training features, raw as t
     pf = _parquet_file(X)
     names = [c for c in pf.schema_arrow.names if c != target] if pf is not None else None
     features, times = {}, []
-    for c, s in _columns(X, names):   # date-times move with the calendar: not drift (their parts reach the model)
+    for c, s in _columns(X, pf, names):   # date-times move with the calendar: not drift (their parts reach the model)
         if pd.api.types.is_datetime64_any_dtype(s.dtype): times.append(c)
         else: features[c] = sketch(s)
-    return dict(version=1, created=datetime.now(timezone.utc).isoformat(timespec="seconds"), rows=_n_rows(X),
+    return dict(version=1, created=datetime.now(timezone.utc).isoformat(timespec="seconds"), rows=int(pf.metadata.num_rows) if pf is not None else len(X),
                 task=task, target=target, metrics={k: float(v) for k, v in (metrics or {}).items()},
                 features=features, datetimes=times,
                 prediction=None if predictions is None else sketch(pd.Series(np.asarray(predictions))))
@@ -304,8 +298,8 @@ def compute_drift(reference:dict, current, predictions=None, s:Settings|None=Non
     if isinstance(current, pd.DataFrame): acc.update(current, predictions)
     elif (pf := _parquet_file(current)) is not None:
         acc.check_columns(pf.schema_arrow.names)
-        for c, col in _columns(current, list(reference["features"])): acc.add_column(c, col)
-        acc.rows = _n_rows(current)
+        for c, col in _columns(current, pf, list(reference["features"])): acc.add_column(c, col)
+        acc.rows = int(pf.metadata.num_rows)
         if predictions is not None: acc.add_predictions(predictions)
     else:
         for chunk in current: acc.update(chunk)
