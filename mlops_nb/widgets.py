@@ -718,10 +718,6 @@ class DriftView(W.VBox):
             self.message.value = _note(f"window {self.window_pick.value!r} has no rows: nothing to compare with the reference.")
             self.table.value = ""; self.plot_box.children = []; self.feature_pick.options = []
             return
-        verdict = "drift detected" if d.detected else "no drift"
-        self.header.value = (f"<b>Window {_esc(self.window_pick.value)}</b>: {d.rows} rows; <span class='mlops-{'fail' if d.detected else 'pass'}'>"
-                             f"{verdict}</span>; {len(d.drifted)} of {len(d.features)} features drifted ({d.share:.0%}, limit {d.share_limit:.0%})"
-                             + (f"; predictions drifted" if d.prediction_drift else ""))
         self.message.value = ""
         t = d.table
         self.table.value = "<b>Drift per feature</b> (most drifted first)" + _table(t)
@@ -729,6 +725,10 @@ class DriftView(W.VBox):
         self.feature_pick.options = list(t.feature)
         self.feature_pick.value = keep if keep in set(t.feature) else t.feature.iloc[0]
         self._draw_feature()
+        verdict = "drift detected" if d.detected else "no drift"   # the header last: when it names the window, the rest is drawn
+        self.header.value = (f"<b>Window {_esc(self.window_pick.value)}</b>: {d.rows} rows; <span class='mlops-{'fail' if d.detected else 'pass'}'>"
+                             f"{verdict}</span>; {len(d.drifted)} of {len(d.features)} features drifted ({d.share:.0%}, limit {d.share_limit:.0%})"
+                             + (f"; predictions drifted" if d.prediction_drift else ""))
 
     def _draw_feature(self):
         from mlops_nb.monitor import plot_feature
