@@ -18,7 +18,7 @@ from .data import DataError
 # %% auto #0
 __all__ = ['SCHEMA_VERSION', 'SCHEMA_ARTIFACT', 'infer_schema', 'save_schema', 'load_schema', 'schema_hash', 'Issue',
            'Validation', 'DataValidationError', 'to_pandera', 'validate_batch', 'check_data', 'log_schema',
-           'model_schema', 'schema_for', 'column_stats', 'quality_report']
+           'model_schema', 'schema_for', 'column_stats', 'dist_svg', 'quality_report']
 
 # %% ../nbs/02_checks.ipynb #07dfaa3b
 SCHEMA_VERSION = 1
@@ -338,18 +338,39 @@ def column_stats(X:pd.DataFrame)->pd.DataFrame:
                          max=s.max() if num else None, top=None if vc is None or vc.empty else str(vc.index[0])))
     return pd.DataFrame(rows)
 
-def _plot(s:pd.Series)->str:
-    import base64, io
-    import matplotlib; matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-    fig, ax = plt.subplots(figsize=(3.2, 1.8), dpi=80)
-    v = s.dropna()
-    if pd.api.types.is_numeric_dtype(v.dtype) and not pd.api.types.is_bool_dtype(v.dtype): ax.hist(v, bins=30, color="#4c72b0")
+def _fmt(x)->str: return f"{x:%Y-%m-%d}" if isinstance(x, pd.Timestamp) else f"{x:.4g}"
+
+def dist_svg(s:pd.Series, w:int=260, h:int=130, bins:int=30)->str:
+    "An inline SVG of `s`'s distribution: a histogram for numbers and date-times, the 10 most frequent values otherwise."
+    import html
+    esc = lambda t: html.escape(str(t))
+    v, parts = s.dropna(), []
+    top, bottom, left, right = 18, h - 16, 6, w - 6
+    dates = pd.api.types.is_datetime64_any_dtype(v.dtype)
+    if v.empty: parts.append(f"<text x='{left}' y='{h/2:.0f}'>all values missing</text>")
+    elif dates or (pd.api.types.is_numeric_dtype(v.dtype) and not pd.api.types.is_bool_dtype(v.dtype)):
+        x = ((v - v.min()) / pd.Timedelta(days=1)).to_numpy(float) if dates else v.to_numpy(float)   # dates: days from the first
+        x = x[np.isfinite(x)]
+        counts, edges = np.histogram(x, bins=bins) if x.size else (np.zeros(0, int), np.zeros(1))
+        lo, hi = (v.min(), v.max()) if dates else (edges[0], edges[-1])
+        bw, peak = (right - left) / max(len(counts), 1), max(counts.max(initial=0), 1)
+        for i, n in enumerate(counts):
+            bh = (bottom - top) * n / peak
+            tip = f"{_fmt(v.min() + pd.Timedelta(days=edges[i]))}: {n}" if dates else f"{edges[i]:.4g} to {edges[i+1]:.4g}: {n}"
+            parts.append(f"<rect x='{left + i*bw:.1f}' y='{bottom - bh:.1f}' width='{max(bw - 1, 0.5):.1f}' height='{bh:.1f}'><title>{esc(tip)}</title></rect>")
+        parts.append(f"<text x='{left}' y='{h - 3}'>{esc(_fmt(lo))}</text><text x='{right}' y='{h - 3}' text-anchor='end'>{esc(_fmt(hi))}</text>")
     else:
-        vc = v.astype(str).value_counts().head(10)[::-1]; ax.barh(vc.index, vc.to_numpy(), color="#4c72b0"); ax.tick_params(labelsize=7)
-    ax.set_title(str(s.name), fontsize=8); fig.tight_layout()
-    buf = io.BytesIO(); fig.savefig(buf, format="png"); plt.close(fig)
-    return base64.b64encode(buf.getvalue()).decode()
+        vc = v.astype(str).value_counts().head(10)
+        rh, peak, lx = min((bottom - top + 12) / len(vc), 16), vc.iloc[0], 96
+        for i, (label, n) in enumerate(vc.items()):
+            y = top + i * rh; bl = (right - 34 - lx) * n / peak
+            short = label if len(label) <= 15 else label[:14] + "…"
+            parts.append(f"<text x='{lx - 3}' y='{y + rh*0.75:.1f}' text-anchor='end'>{esc(short)}</text>"
+                         f"<rect x='{lx}' y='{y + 1:.1f}' width='{max(bl, 0.5):.1f}' height='{max(rh - 2, 1):.1f}'><title>{esc(label)}: {n}</title></rect>"
+                         f"<text x='{lx + bl + 3:.1f}' y='{y + rh*0.75:.1f}'>{n}</text>")
+    return (f"<svg xmlns='http://www.w3.org/2000/svg' width='{w}' height='{h}' role='img' aria-label='{esc(s.name)}' "
+            f"style='font:9px sans-serif;fill:#4c72b0;margin:4px;border:1px solid #eee'>"
+            f"<text x='{w/2:.0f}' y='12' text-anchor='middle' style='font-size:10px;fill:#222'>{esc(s.name)}</text>{''.join(parts)}</svg>")
 
 def quality_report(X:pd.DataFrame, validation:Validation|None=None, path=None, title:str="Data quality")->str:
     "An HTML data-quality report of `X` (with `validation`'s issues); written to `path` if given."
@@ -357,9 +378,9 @@ def quality_report(X:pd.DataFrame, validation:Validation|None=None, path=None, t
     stats = column_stats(X)
     sample = X.sample(20_000, random_state=0) if len(X) > 20_000 else X
     issues = "" if validation is None else "<pre>" + html.escape(validation.summary()) + "</pre>"
-    plots = "".join(f'<img alt="{html.escape(str(c))}" src="data:image/png;base64,{_plot(sample[c])}">' for c in X.columns)
+    plots = "".join(dist_svg(sample[c]) for c in X.columns)
     page = (f"<!doctype html><html><head><meta charset='utf-8'><title>{html.escape(title)}</title>"
-            "<style>body{font-family:sans-serif} table{border-collapse:collapse;font-size:12px} td,th{border:1px solid #ccc;padding:2px 6px}</style>"
+            "<style>body{font-family:sans-serif} table{border-collapse:collapse;font-size:12px} td,th{border:1px solid #ccc;padding:2px 6px} svg text{fill:#333}</style>"
             f"</head><body><h1>{html.escape(title)}</h1><p>{len(X)} rows, {X.shape[1]} columns</p>{issues}"
             f"<h2>Columns</h2>{stats.to_html(index=False, na_rep='')}<h2>Distributions</h2>{plots}</body></html>")
     if path is not None: Path(path).parent.mkdir(parents=True, exist_ok=True); Path(path).write_text(page, encoding="utf-8")
