@@ -109,6 +109,7 @@ i = 0
 while True:
     promote("breast_cancer", versions[i % len(versions)], f"promoter {sys.argv[3]} #{i}", by=sys.argv[3])
     i += 1
+    print(f"promoted {i}", flush=True)
     if len(sys.argv) > 4 and i >= int(sys.argv[4]): break
 """
 
@@ -128,6 +129,7 @@ def test_kill_mid_promotion_leaves_registry_consistent(two_versions, tmp_path):
         p = subprocess.Popen([sys.executable, str(script), "0", "1,2", "killer"], cwd=project, stdout=subprocess.PIPE,
                              stderr=subprocess.DEVNULL, text=True)
         assert p.stdout.readline().strip() == "ready"
+        assert p.stdout.readline().strip() == "promoted 1"   # the loop runs (its first promotion pays the lazy imports)
         time.sleep(delay)
         p.send_signal(signal.SIGKILL); p.wait()
         assert _champions(project) in (["1"], ["2"])
