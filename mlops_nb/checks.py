@@ -13,6 +13,7 @@ import numpy as np
 import pandas as pd
 import pandera.pandas as pa   # with the module, not in the first check (~0.6 s): the service never imports this module
 from pandera.errors import SchemaErrors
+pa.DataFrameSchema.register_default_backends(pd.DataFrame)   # pandera's pandas backend too (it loads it on a first validate)
 from .data import DataError
 
 # %% auto #0
@@ -147,10 +148,11 @@ def _examples(mask:np.ndarray, s:pd.Series, n:int=_SHOW):
 
 def _coerce(s:pd.Series, kind:str):
     "(`s` as `kind`, mask of values that could not be converted)."
+    if kind in _NUMERIC and pd.api.types.is_numeric_dtype(s.dtype) and not pd.api.types.is_bool_dtype(s.dtype):
+        return s.astype("float64"), np.zeros(len(s), dtype=bool)              # numbers stay numbers: nothing can fail
+    if kind == "str" and pd.api.types.is_string_dtype(s.dtype): return s, np.zeros(len(s), dtype=bool)
     present = s.notna().to_numpy()
-    if kind in _NUMERIC:
-        if pd.api.types.is_numeric_dtype(s.dtype) and not pd.api.types.is_bool_dtype(s.dtype): out = s.astype("float64")
-        else: out = pd.to_numeric(s.astype("str").where(s.notna()), errors="coerce").astype("float64")
+    if kind in _NUMERIC: out = pd.to_numeric(s.astype("str").where(s.notna()), errors="coerce").astype("float64")
     elif kind == "datetime":
         from mlops_nb.features import as_datetime
         out = as_datetime(s)   # text as ISO 8601, time zones to UTC: what the model's date-part step reads
@@ -166,8 +168,7 @@ def to_pandera(schema:dict, columns=None):
         if columns is not None and name not in columns: continue
         checks = []
         if c.get("type") in _NUMERIC and c.get("min") is not None and c.get("max") is not None:
-            lo, hi = _hard_range(c)
-            checks.append(pa.Check.in_range(lo, hi))
+            checks.append(_in_range(*_hard_range(c)))
         if c.get("closed") and c.get("categories") is not None: checks.append(pa.Check.isin(c["categories"]))
         cols[name] = pa.Column(None, checks=checks, nullable=bool(c.get("nullable", True)), required=False)
     t = schema.get("target")
@@ -175,13 +176,23 @@ def to_pandera(schema:dict, columns=None):
         cols[t["name"]] = pa.Column(None, checks=[pa.Check.isin(t["classes"])], nullable=True, required=False)
     return pa.DataFrameSchema(cols)
 
+def _in_range(lo:float, hi:float)->pa.Check:
+    """pandera's `in_range` for a float column, missing values passing, cheaply: one min and one max over the column when
+    every value is in range (the usual case), the per-row mask (so failure cases keep their rows) only when one is not.
+    The built-in drops the missing values first (a copy of the column) and compares twice through pandas."""
+    def within(s:pd.Series):
+        v = np.asarray(s, dtype=np.float64)
+        if not len(v) or (np.fmin.reduce(v) >= lo and np.fmax.reduce(v) <= hi): return True   # NaN is skipped by fmin/fmax
+        return pd.Series(~((v < lo) | (v > hi)), index=s.index)                             # NaN compares False: it passes
+    return pa.Check(within, name="within", error=f"within({lo}, {hi})", ignore_na=False)   # not named in_range: that is the built-in's
+
 def _hard_range(c:dict)->tuple[float, float]:
     span = (c["max"] - c["min"]) or abs(c["max"]) or 1.0
     tol = float(c.get("tolerance") or 0)
     return c["min"] - tol * span, c["max"] + tol * span
 
 _RULES = {"not_nullable": ("missing values where none are allowed", "fill them, or set nullable: true in the schema"),
-          "in_range": ("values outside the allowed range {lo:g}..{hi:g}", "check the values, or widen min/max or tolerance in the schema"),
+          "within": ("values outside the allowed range {lo:g}..{hi:g}", "check the values, or widen min/max or tolerance in the schema"),
           "isin": ("values outside the allowed categories", "fix the values, or add them to the schema's list")}
 
 # %% ../nbs/02_checks.ipynb #001a16dc
@@ -247,7 +258,7 @@ def _pandera_errors(X, schema, err, failed):
     for (col, check), g in fc.groupby(["column", "check"], sort=False, dropna=False):
         name = str(check).split("(")[0]
         rule, hint = _RULES.get(name, (str(check), "fix those values or edit the schema"))
-        if name == "in_range": rule = rule.format(**dict(zip(("lo", "hi"), _hard_range(schema["columns"][col]))))
+        if name == "within": rule = rule.format(**dict(zip(("lo", "hi"), _hard_range(schema["columns"][col]))))
         if col == (schema.get("target") or {}).get("name") and name == "isin":
             rule, hint = "target classes the model has never seen", "train on data with those classes, or fix the labels"
         g = g.dropna(subset=["index"])
@@ -264,10 +275,11 @@ def _warnings(s:pd.Series, spec:dict, n:int, err, warn):
     if spec.get("nullable", True) and share > ref + 0.1 and share > 2 * ref:
         warn(c, f"missing share {share:.0%} against {ref:.0%} in the reference", miss, hint="check the source of this column")
     if kind in _NUMERIC and spec.get("min") is not None:
-        v = s.to_numpy()
+        v = np.asarray(s, dtype=np.float64)
         lo, hi = _hard_range(spec)
-        soft = ((v < spec["min"]) & (v >= lo)) | ((v > spec["max"]) & (v <= hi))
-        if soft.any(): warn(c, f"values slightly beyond the observed range {spec['min']}..{spec['max']}", int(soft.sum()), *_examples(soft, s))
+        inside = np.fmin.reduce(v) >= spec["min"] and np.fmax.reduce(v) <= spec["max"]   # the usual case: no mask needed
+        soft = None if inside else ((v < spec["min"]) & (v >= lo)) | ((v > spec["max"]) & (v <= hi))
+        if soft is not None and soft.any(): warn(c, f"values slightly beyond the observed range {spec['min']}..{spec['max']}", int(soft.sum()), *_examples(soft, s))
     cats = spec.get("categories")
     if cats is not None and kind in ("str", "bool") and not spec.get("closed"):
         codes, uniq = pd.factorize(s)

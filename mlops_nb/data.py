@@ -14,7 +14,7 @@ from .config import MlopsError
 
 # %% auto #0
 __all__ = ['CSV_SUFFIXES', 'PARQUET_SUFFIXES', 'DataError', 'is_sql_url', 'load_data', 'redact_url', 'sa_url', 'read_chunks',
-           'fingerprint', 'row_hashes', 'split_data']
+           'fingerprint', 'column_digests', 'split_data']
 
 # %% ../nbs/01_data.ipynb #5bcd677e
 class DataError(MlopsError, ValueError):
@@ -144,28 +144,27 @@ def _sql_chunks(url, query, size):
     finally: engine.dispose()
 
 # %% ../nbs/01_data.ipynb #81588f02
-def fingerprint(df:pd.DataFrame)->str:
-    "A 32-hex-character hash of all of `df`: column names, dtypes and every value."
+def fingerprint(df:pd.DataFrame, threads:int|None=None)->str:
+    "A 32-hex-character hash of all of `df`: column names, dtypes, row count and every value."
     h = hashlib.blake2b(digest_size=16)
     h.update(repr([(str(c), str(t)) for c, t in df.dtypes.items()]).encode())
     h.update(np.int64(len(df)).tobytes())
-    if len(df): h.update(row_hashes(df).tobytes())
+    for d in column_digests(df, threads): h.update(d)
     return h.hexdigest()
 
-def row_hashes(df:pd.DataFrame, threads:int|None=None)->np.ndarray:
-    """`pd.util.hash_pandas_object(df, index=False)` as uint64s, the columns hashed on `threads` threads (default: the
-    cores, up to 4) when the frame is large: pandas' hashing releases the GIL, so two cores take ~0.6 of the time."""
+def _column_digest(s:pd.Series)->bytes:
+    "SHA-256 of a column's values: the raw bytes of numpy numbers, booleans and date-times; pandas' value hashes of the rest."
+    if isinstance(s.dtype, np.dtype) and s.dtype.kind in "biufcmM": a = np.ascontiguousarray(s.to_numpy())
+    else: a = pd.util.hash_pandas_object(s, index=False).to_numpy()   # text, categories, nullable and tz-aware types
+    return hashlib.sha256(a.view(np.uint8)).digest()
+
+def column_digests(df:pd.DataFrame, threads:int|None=None)->list[bytes]:
+    "Each column's `_column_digest`, in order; on `threads` threads (default: the cores, up to 4) when `df` is large."
     threads = threads or min(4, os.cpu_count() or 1)
-    if threads < 2 or df.shape[1] < 2 or df.size < 1_000_000:
-        return pd.util.hash_pandas_object(df, index=False).to_numpy()
+    cols = [df.iloc[:, j] for j in range(df.shape[1])]
+    if threads < 2 or len(cols) < 2 or df.size < 1_000_000: return [_column_digest(s) for s in cols]
     from concurrent.futures import ThreadPoolExecutor
-    from pandas.core.util.hashing import combine_hash_arrays   # how pandas combines column hashes (same result, tested)
-    n = df.shape[1]
-    def hashes():   # `threads` columns at a time, in order: memory for a few columns' hashes, not all of them
-        with ThreadPoolExecutor(threads) as ex:
-            for i in range(0, n, threads):
-                yield from ex.map(lambda j: pd.util.hash_pandas_object(df.iloc[:, j], index=False).to_numpy(), range(i, min(i + threads, n)))
-    return combine_hash_arrays(hashes(), n)
+    with ThreadPoolExecutor(threads) as ex: return list(ex.map(_column_digest, cols))
 
 # %% ../nbs/01_data.ipynb #3ac44c67
 def split_data(df:pd.DataFrame, target:str, test_size:float=0.2, seed:int=42,
