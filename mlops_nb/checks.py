@@ -350,7 +350,10 @@ def column_stats(X:pd.DataFrame)->pd.DataFrame:
                          max=s.max() if num else None, top=None if vc is None or vc.empty else str(vc.index[0])))
     return pd.DataFrame(rows)
 
-def _fmt(x)->str: return f"{x:%Y-%m-%d}" if isinstance(x, pd.Timestamp) else f"{x:.4g}"
+def _fmt(x, days:float=2.0)->str:
+    "A number to 4 digits; a date-time as a date, or to the minute when the column spans under `days` days."
+    if isinstance(x, pd.Timestamp): return f"{x:%Y-%m-%d}" if days >= 2 else f"{x:%Y-%m-%d %H:%M}"
+    return f"{x:.4g}"
 
 def dist_svg(s:pd.Series, w:int=260, h:int=130, bins:int=30)->str:
     "An inline SVG of `s`'s distribution: a histogram for numbers and date-times, the 10 most frequent values otherwise."
@@ -363,14 +366,20 @@ def dist_svg(s:pd.Series, w:int=260, h:int=130, bins:int=30)->str:
     elif dates or (pd.api.types.is_numeric_dtype(v.dtype) and not pd.api.types.is_bool_dtype(v.dtype)):
         x = ((v - v.min()) / pd.Timedelta(days=1)).to_numpy(float) if dates else v.to_numpy(float)   # dates: days from the first
         x = x[np.isfinite(x)]
-        counts, edges = np.histogram(x, bins=bins) if x.size else (np.zeros(0, int), np.zeros(1))
+        try: counts, edges = np.histogram(x, bins=bins)
+        except ValueError: x = x[:0]   # a span too wide for the bins (near the float limits)
+        if not x.size:
+            note = "no finite values" if not np.isfinite(v.to_numpy(float)).any() else "values span too wide a range to plot"
+            return _svg(s.name, w, h, f"<text x='{left}' y='{h/2:.0f}'>{note}</text>")
+        span = (x.max() - x.min()) if dates else 2.0
         lo, hi = (v.min(), v.max()) if dates else (edges[0], edges[-1])
         bw, peak = (right - left) / max(len(counts), 1), max(counts.max(initial=0), 1)
         for i, n in enumerate(counts):
             bh = (bottom - top) * n / peak
-            tip = f"{_fmt(v.min() + pd.Timedelta(days=edges[i]))}: {n}" if dates else f"{edges[i]:.4g} to {edges[i+1]:.4g}: {n}"
+            a, b = (v.min() + pd.Timedelta(days=edges[i]), v.min() + pd.Timedelta(days=edges[i+1])) if dates else (edges[i], edges[i+1])
+            tip = f"{_fmt(a, span)} to {_fmt(b, span)}: {n}"
             parts.append(f"<rect x='{left + i*bw:.1f}' y='{bottom - bh:.1f}' width='{max(bw - 1, 0.5):.1f}' height='{bh:.1f}'><title>{esc(tip)}</title></rect>")
-        parts.append(f"<text x='{left}' y='{h - 3}'>{esc(_fmt(lo))}</text><text x='{right}' y='{h - 3}' text-anchor='end'>{esc(_fmt(hi))}</text>")
+        parts.append(f"<text x='{left}' y='{h - 3}'>{esc(_fmt(lo, span))}</text><text x='{right}' y='{h - 3}' text-anchor='end'>{esc(_fmt(hi, span))}</text>")
     else:
         vc = v.astype(str).value_counts().head(10)
         rh, peak, lx = min((bottom - top + 12) / len(vc), 16), vc.iloc[0], 96
@@ -380,9 +389,13 @@ def dist_svg(s:pd.Series, w:int=260, h:int=130, bins:int=30)->str:
             parts.append(f"<text x='{lx - 3}' y='{y + rh*0.75:.1f}' text-anchor='end'>{esc(short)}</text>"
                          f"<rect x='{lx}' y='{y + 1:.1f}' width='{max(bl, 0.5):.1f}' height='{max(rh - 2, 1):.1f}'><title>{esc(label)}: {n}</title></rect>"
                          f"<text x='{lx + bl + 3:.1f}' y='{y + rh*0.75:.1f}'>{n}</text>")
-    return (f"<svg xmlns='http://www.w3.org/2000/svg' width='{w}' height='{h}' role='img' aria-label='{esc(s.name)}' "
+    return _svg(s.name, w, h, "".join(parts))
+
+def _svg(name, w:int, h:int, body:str)->str:
+    import html
+    return (f"<svg xmlns='http://www.w3.org/2000/svg' width='{w}' height='{h}' role='img' aria-label='{html.escape(str(name))}' "
             f"style='font:9px sans-serif;fill:#4c72b0;margin:4px;border:1px solid #eee'>"
-            f"<text x='{w/2:.0f}' y='12' text-anchor='middle' style='font-size:10px;fill:#222'>{esc(s.name)}</text>{''.join(parts)}</svg>")
+            f"<text x='{w/2:.0f}' y='12' text-anchor='middle' style='font-size:10px;fill:#222'>{html.escape(str(name))}</text>{body}</svg>")
 
 def quality_report(X:pd.DataFrame, validation:Validation|None=None, path=None, title:str="Data quality")->str:
     "An HTML data-quality report of `X` (with `validation`'s issues); written to `path` if given."

@@ -156,6 +156,10 @@ def _column_digest(s:pd.Series)->bytes:
     "SHA-256 of a column's values: the raw bytes of numpy numbers, booleans and date-times; pandas' value hashes of the rest."
     if isinstance(s.dtype, np.dtype) and s.dtype.kind in "biufcmM": a = np.ascontiguousarray(s.to_numpy())
     else: a = pd.util.hash_pandas_object(s, index=False).to_numpy()   # text, categories, nullable and tz-aware types
+    if a.dtype.kind in "fc":   # equal values, equal bytes (as pandas' hash): -0.0 as 0.0, and one NaN (0/0 has another)
+        a = a + a.dtype.type(0)
+        nan = np.isnan(a)
+        if nan.any(): a[nan] = np.nan
     return hashlib.sha256(a.view(np.uint8)).digest()
 
 def column_digests(df:pd.DataFrame, threads:int|None=None)->list[bytes]:
