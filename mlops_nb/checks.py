@@ -18,8 +18,8 @@ from .data import DataError
 
 # %% auto #0
 __all__ = ['SCHEMA_VERSION', 'SCHEMA_ARTIFACT', 'infer_schema', 'save_schema', 'load_schema', 'schema_hash', 'Issue',
-           'Validation', 'DataValidationError', 'to_pandera', 'validate_batch', 'check_data', 'log_schema',
-           'model_schema', 'schema_for', 'column_stats', 'dist_svg', 'quality_report']
+           'Validation', 'DataValidationError', 'to_pandera', 'within_range', 'validate_batch', 'check_data',
+           'log_schema', 'model_schema', 'schema_for', 'column_stats', 'dist_svg', 'quality_report']
 
 # %% ../nbs/02_checks.ipynb #07dfaa3b
 SCHEMA_VERSION = 1
@@ -168,7 +168,8 @@ def to_pandera(schema:dict, columns=None):
         if columns is not None and name not in columns: continue
         checks = []
         if c.get("type") in _NUMERIC and c.get("min") is not None and c.get("max") is not None:
-            checks.append(_in_range(*_hard_range(c)))
+            lo, hi = _hard_range(c)
+            checks.append(pa.Check.within_range(min_value=lo, max_value=hi, ignore_na=False))   # missing values pass inside
         if c.get("closed") and c.get("categories") is not None: checks.append(pa.Check.isin(c["categories"]))
         cols[name] = pa.Column(None, checks=checks, nullable=bool(c.get("nullable", True)), required=False)
     t = schema.get("target")
@@ -176,15 +177,17 @@ def to_pandera(schema:dict, columns=None):
         cols[t["name"]] = pa.Column(None, checks=[pa.Check.isin(t["classes"])], nullable=True, required=False)
     return pa.DataFrameSchema(cols)
 
-def _in_range(lo:float, hi:float)->pa.Check:
+def within_range(s:pd.Series, *, min_value:float, max_value:float):
     """pandera's `in_range` for a float column, missing values passing, cheaply: one min and one max over the column when
     every value is in range (the usual case), the per-row mask (so failure cases keep their rows) only when one is not.
     The built-in drops the missing values first (a copy of the column) and compares twice through pandas."""
-    def within(s:pd.Series):
-        v = np.asarray(s, dtype=np.float64)
-        if not len(v) or (np.fmin.reduce(v) >= lo and np.fmax.reduce(v) <= hi): return True   # NaN is skipped by fmin/fmax
-        return pd.Series(~((v < lo) | (v > hi)), index=s.index)                             # NaN compares False: it passes
-    return pa.Check(within, name="within", error=f"within({lo}, {hi})", ignore_na=False)   # not named in_range: that is the built-in's
+    v = np.asarray(s, dtype=np.float64)
+    if not len(v) or (np.fmin.reduce(v) >= min_value and np.fmax.reduce(v) <= max_value): return True   # fmin/fmax skip NaN
+    return pd.Series(~((v < min_value) | (v > max_value)), index=s.index)                             # NaN compares False: it passes
+
+if not hasattr(pa.Check, "within_range"):   # registered once per process: `pa.Check.within_range`, kept by to_yaml/from_yaml
+    from pandera import extensions
+    extensions.register_check_method(within_range, statistics=["min_value", "max_value"])
 
 def _hard_range(c:dict)->tuple[float, float]:
     span = (c["max"] - c["min"]) or abs(c["max"]) or 1.0
@@ -192,7 +195,7 @@ def _hard_range(c:dict)->tuple[float, float]:
     return c["min"] - tol * span, c["max"] + tol * span
 
 _RULES = {"not_nullable": ("missing values where none are allowed", "fill them, or set nullable: true in the schema"),
-          "within": ("values outside the allowed range {lo:g}..{hi:g}", "check the values, or widen min/max or tolerance in the schema"),
+          "within_range": ("values outside the allowed range {lo:g}..{hi:g}", "check the values, or widen min/max or tolerance in the schema"),
           "isin": ("values outside the allowed categories", "fix the values, or add them to the schema's list")}
 
 # %% ../nbs/02_checks.ipynb #001a16dc
@@ -258,7 +261,7 @@ def _pandera_errors(X, schema, err, failed):
     for (col, check), g in fc.groupby(["column", "check"], sort=False, dropna=False):
         name = str(check).split("(")[0]
         rule, hint = _RULES.get(name, (str(check), "fix those values or edit the schema"))
-        if name == "within": rule = rule.format(**dict(zip(("lo", "hi"), _hard_range(schema["columns"][col]))))
+        if name == "within_range": rule = rule.format(**dict(zip(("lo", "hi"), _hard_range(schema["columns"][col]))))
         if col == (schema.get("target") or {}).get("name") and name == "isin":
             rule, hint = "target classes the model has never seen", "train on data with those classes, or fix the labels"
         g = g.dropna(subset=["index"])
