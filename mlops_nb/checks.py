@@ -280,9 +280,9 @@ def _warnings(s:pd.Series, spec:dict, n:int, err, warn):
     if kind in _NUMERIC and spec.get("min") is not None:
         v = np.asarray(s, dtype=np.float64)
         lo, hi = _hard_range(spec)
-        inside = np.fmin.reduce(v) >= spec["min"] and np.fmax.reduce(v) <= spec["max"]   # the usual case: no mask needed
-        soft = None if inside else ((v < spec["min"]) & (v >= lo)) | ((v > spec["max"]) & (v <= hi))
-        if soft is not None and soft.any(): warn(c, f"values slightly beyond the observed range {spec['min']}..{spec['max']}", int(soft.sum()), *_examples(soft, s))
+        if not (np.fmin.reduce(v) >= spec["min"] and np.fmax.reduce(v) <= spec["max"]):   # all inside (usual): no mask
+            soft = ((v < spec["min"]) & (v >= lo)) | ((v > spec["max"]) & (v <= hi))
+            if soft.any(): warn(c, f"values slightly beyond the observed range {spec['min']}..{spec['max']}", int(soft.sum()), *_examples(soft, s))
     cats = spec.get("categories")
     if cats is not None and kind in ("str", "bool") and not spec.get("closed"):
         codes, uniq = pd.factorize(s)

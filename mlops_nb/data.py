@@ -7,6 +7,7 @@ Docs: https://github.com/mlops-nb/mlops_nb/data.html.md"""
 # %% ../nbs/01_data.ipynb #68800841
 from __future__ import annotations
 import hashlib, os
+from contextlib import contextmanager
 from pathlib import Path
 import numpy as np
 import pandas as pd
@@ -26,9 +27,22 @@ PARQUET_SUFFIXES = (".parquet", ".pq")
 
 def is_sql_url(source:str)->bool: return "://" in str(source)
 
-def _read_csv(path:Path, **kw)->pd.DataFrame:
-    sep = "\t" if path.suffix == ".tsv" else ","
-    try: return pd.read_csv(path, sep=sep, **kw)
+def _source(source:str)->tuple[str, Path|str]:
+    "(kind, where) of a data source: ('sql', url), or ('csv' | 'parquet', path) of a file that exists."
+    if not source: raise DataError("no data given: set `data` (a CSV or Parquet path, or an SQLAlchemy URL with `query`)")
+    if is_sql_url(source): return "sql", source
+    path = Path(source).expanduser()
+    if not path.exists(): raise DataError(f"data file not found: {path} (check the `data` parameter or setting)")
+    if path.is_dir(): raise DataError(f"data {path} is a folder: give a CSV or Parquet file")
+    suffix = path.suffix.lower()
+    if suffix in CSV_SUFFIXES: return "csv", path
+    if suffix in PARQUET_SUFFIXES: return "parquet", path
+    raise DataError(f"data file {path} has type {suffix or '(none)'!r}: use CSV (.csv) or Parquet (.parquet)")
+
+@contextmanager
+def _csv_errors(path:Path):
+    "pandas' errors of reading CSV `path` (whole or in chunks) as a `DataError` saying what to fix."
+    try: yield
     except pd.errors.EmptyDataError: raise DataError(f"data file {path} is empty: it has no header and no rows") from None
     except pd.errors.ParserError as e:
         raise DataError(f"data file {path} is not well-formed CSV: {str(e).strip()}. Fix that line or re-export the file") from None
@@ -36,39 +50,43 @@ def _read_csv(path:Path, **kw)->pd.DataFrame:
         raise DataError(f"data file {path} is not UTF-8 text (byte {e.object[e.start]:#04x} at offset {e.start}); "
                         "re-save it as UTF-8") from None
 
-def _read_parquet(path:Path, **kw)->pd.DataFrame:
-    try: return pd.read_parquet(path, **kw)
+@contextmanager
+def _parquet_errors(path:Path):
+    try: yield
     except Exception as e:
         raise DataError(f"data file {path} could not be read as Parquet ({type(e).__name__}: {e})") from None
 
-def _read_sql(url:str, query:str)->pd.DataFrame:
+@contextmanager
+def _sql_engine(url:str, query:str|None):
+    "An SQLAlchemy engine for `url` (disposed after); SQLAlchemy's errors inside as a `DataError` naming the redacted URL."
     if not query: raise DataError(f"data is an SQLAlchemy URL ({redact_url(url)}): also give `query`, e.g. SELECT * FROM my_table")
     import sqlalchemy as sa
-    try:
-        engine = sa.create_engine(sa_url(url))
-        try:
-            with engine.connect() as con: return pd.read_sql(sa.text(query), con)
-        finally: engine.dispose()
+    try: engine = sa.create_engine(sa_url(url))
     except sa.exc.ArgumentError as e: raise DataError(f"data URL {redact_url(url)} is not a valid SQLAlchemy URL: {e}") from None
-    except sa.exc.SQLAlchemyError as e:
+    try: yield engine
+    except (sa.exc.SQLAlchemyError, pd.errors.DatabaseError) as e:   # pandas wraps the driver's error in its own
+        e = e.__cause__ or e if isinstance(e, pd.errors.DatabaseError) else e
         msg = str(getattr(e, "orig", None) or e).splitlines()[0]
         raise DataError(f"query on {redact_url(url)} failed: {msg}") from None
+    finally: engine.dispose()
+
+def _read_csv(path:Path, **kw):
+    with _csv_errors(path): return pd.read_csv(path, sep="\t" if path.suffix == ".tsv" else ",", **kw)
+
+def _read_sql(url:str, query:str)->pd.DataFrame:
+    import sqlalchemy as sa
+    with _sql_engine(url, query) as engine, engine.connect() as con: return pd.read_sql(sa.text(query), con)
 
 def load_data(source:str, # CSV/Parquet path or SQLAlchemy URL
               query:str="", # SQL query, when `source` is a URL
              )->pd.DataFrame:
     "Load a DataFrame from a CSV or Parquet file, or from a SQL query on an SQLAlchemy URL."
-    if not source: raise DataError("no data given: set `data` (a CSV or Parquet path, or an SQLAlchemy URL with `query`)")
-    if is_sql_url(source): df = _read_sql(source, query)
+    kind, where = _source(source)
+    if kind == "sql": df = _read_sql(where, query)
+    elif kind == "csv": df = _read_csv(where)
     else:
-        path = Path(source).expanduser()
-        if not path.exists(): raise DataError(f"data file not found: {path} (check the `data` parameter or setting)")
-        if path.is_dir(): raise DataError(f"data {path} is a folder: give a CSV or Parquet file")
-        suffix = path.suffix.lower()
-        if suffix in CSV_SUFFIXES: df = _read_csv(path)
-        elif suffix in PARQUET_SUFFIXES: df = _read_parquet(path)
-        else: raise DataError(f"data file {path} has type {suffix or '(none)'!r}: use CSV (.csv) or Parquet (.parquet)")
-    if df.empty: raise DataError(f"data {source if not is_sql_url(source) else redact_url(source)} has no rows")
+        with _parquet_errors(where): df = pd.read_parquet(where)
+    if df.empty: raise DataError(f"data {source if kind != 'sql' else redact_url(source)} has no rows")
     return df
 
 # %% ../nbs/01_data.ipynb #2a728c55
@@ -91,57 +109,24 @@ def sa_url(url:str)->str:
 # %% ../nbs/01_data.ipynb #3c6aff4b
 def read_chunks(source:str, query:str|None, size:int):
     "(total rows or None, iterator of DataFrames of at most `size` rows) of `source`."
-    if not source: raise DataError("no data given: set `data` (a CSV or Parquet path, or an SQLAlchemy URL with `query`)")
-    if is_sql_url(source): return None, _sql_chunks(source, query, size)
-    path = Path(source).expanduser()
-    if not path.exists(): raise DataError(f"data file not found: {path} (check the `data` parameter or setting)")
-    if path.is_dir(): raise DataError(f"data {path} is a folder: give a CSV or Parquet file")
-    suffix = path.suffix.lower()
-    if suffix in CSV_SUFFIXES: return None, _csv_chunks(path, size)
-    if suffix in PARQUET_SUFFIXES:
-        import pyarrow.parquet as pq
-        try: f = pq.ParquetFile(path)
-        except Exception as e: raise DataError(f"data file {path} could not be read as Parquet ({type(e).__name__}: {e})") from None
-        return f.metadata.num_rows, _parquet_chunks(f, path, size)
-    raise DataError(f"data file {path} has type {suffix or '(none)'!r}: use CSV (.csv) or Parquet (.parquet)")
+    kind, where = _source(source)
+    if kind == "sql": return None, _sql_chunks(where, query, size)
+    if kind == "csv": return None, _csv_chunks(where, size)
+    import pyarrow.parquet as pq
+    with _parquet_errors(where): f = pq.ParquetFile(where)
+    return f.metadata.num_rows, _parquet_chunks(f, where, size)
 
 def _csv_chunks(path, size):
-    reader = _read_csv(path, chunksize=size)   # an empty file fails here, as in load_data
-    with reader:
-        while True:
-            try: chunk = next(reader)
-            except StopIteration: return
-            except pd.errors.ParserError as e:
-                raise DataError(f"data file {path} is not well-formed CSV: {str(e).strip()}. Fix that line or re-export the file") from None
-            except UnicodeDecodeError as e:
-                raise DataError(f"data file {path} is not UTF-8 text (byte {e.object[e.start]:#04x} at offset {e.start}); "
-                                "re-save it as UTF-8") from None
-            yield chunk
+    with _csv_errors(path), _read_csv(path, chunksize=size) as reader: yield from reader   # errors of any chunk named
 
 def _parquet_chunks(f, path, size):
-    it = f.iter_batches(batch_size=size)
-    while True:
-        try: batch = next(it)
-        except StopIteration: return
-        except Exception as e: raise DataError(f"data file {path} could not be read as Parquet ({type(e).__name__}: {e})") from None
-        yield batch.to_pandas()
+    with _parquet_errors(path):
+        for batch in f.iter_batches(batch_size=size): yield batch.to_pandas()
 
 def _sql_chunks(url, query, size):
-    if not query: raise DataError(f"data is an SQLAlchemy URL ({redact_url(url)}): also give `query`, e.g. SELECT * FROM my_table")
     import sqlalchemy as sa
-    try: engine = sa.create_engine(sa_url(url))   # as load_data opens it: plain postgresql:// gets a driver that is installed
-    except sa.exc.ArgumentError as e: raise DataError(f"data URL {redact_url(url)} is not a valid SQLAlchemy URL: {e}") from None
-    try:
-        with engine.connect().execution_options(stream_results=True) as con:
-            it = iter(pd.read_sql(sa.text(query), con, chunksize=size))
-            while True:
-                try: chunk = next(it)
-                except StopIteration: return
-                yield chunk
-    except sa.exc.SQLAlchemyError as e:
-        msg = str(getattr(e, "orig", None) or e).splitlines()[0]
-        raise DataError(f"query on {redact_url(url)} failed: {msg}") from None
-    finally: engine.dispose()
+    with _sql_engine(url, query) as engine, engine.connect().execution_options(stream_results=True) as con:
+        yield from pd.read_sql(sa.text(query), con, chunksize=size)
 
 # %% ../nbs/01_data.ipynb #81588f02
 def fingerprint(df:pd.DataFrame, threads:int|None=None)->str:
