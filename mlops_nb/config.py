@@ -11,8 +11,8 @@ from dataclasses import dataclass, fields
 from pathlib import Path
 
 # %% auto #0
-__all__ = ['WORKSPACE_DIRS', 'MlopsError', 'SettingsError', 'Settings', 'coerce_value', 'find_settings_file',
-           'read_settings_file', 'env_settings', 'get_settings', 'parse_span', 'ensure_workspace', 'use_mlflow']
+__all__ = ['FIELDS', 'WORKSPACE_DIRS', 'MlopsError', 'SettingsError', 'Settings', 'coerce_value', 'find_settings_file',
+           'read_settings_file', 'env_settings', 'get_settings', 'parse_span', 'now', 'ensure_workspace', 'use_mlflow']
 
 # %% ../nbs/00_config.ipynb #39c51dd5
 class MlopsError(Exception):
@@ -81,15 +81,15 @@ class Settings:
     def experiment_name(self)->str: return self.experiment or self.model_name
 
 # %% ../nbs/00_config.ipynb #f261d867
-_FIELDS = {f.name: f for f in fields(Settings)}
+FIELDS = {f.name: f for f in fields(Settings)}
 _TYPES = {"str": str, "int": int, "float": float, "bool": bool}
 
-def _field_type(name): return _TYPES[_FIELDS[name].type]
+def _field_type(name): return _TYPES[FIELDS[name].type]
 
 def coerce_value(name:str, value, origin:str="parameter"):
     "Convert `value` to the type of setting `name`, or raise `SettingsError` naming it and its `origin`."
-    if name not in _FIELDS:
-        raise SettingsError(f"unknown setting {name!r} ({origin}); accepted: {', '.join(_FIELDS)}")
+    if name not in FIELDS:
+        raise SettingsError(f"unknown setting {name!r} ({origin}); accepted: {', '.join(FIELDS)}")
     typ = _field_type(name)
     if value is None or isinstance(value, typ) and not (typ is int and isinstance(value, bool)): return value
     if typ is float and isinstance(value, int) and not isinstance(value, bool): return float(value)
@@ -127,8 +127,8 @@ def read_settings_file(path)->dict:
     out = {}
     for sec in cp.sections():
         for k, v in cp.items(sec):
-            if k not in _FIELDS:
-                raise SettingsError(f"{path} [{sec}]: unknown setting {k!r}; accepted: {', '.join(_FIELDS)}")
+            if k not in FIELDS:
+                raise SettingsError(f"{path} [{sec}]: unknown setting {k!r}; accepted: {', '.join(FIELDS)}")
             if k in _PATH_KEYS and v and not _is_url(v) and not Path(v).expanduser().is_absolute():
                 v = str((path.parent/v).resolve())
             out[k] = coerce_value(k, v, f"{path} [{sec}]")
@@ -140,7 +140,7 @@ def env_settings(environ=None)->dict:
     environ = os.environ if environ is None else environ
     out = {}
     if environ.get("MLFLOW_TRACKING_URI"): out["tracking_uri"] = environ["MLFLOW_TRACKING_URI"]
-    for k in _FIELDS:
+    for k in FIELDS:
         v = environ.get(f"MLOPS_NB_{k.upper()}")
         if v not in (None, ""): out[k] = coerce_value(k, v, f"environment MLOPS_NB_{k.upper()}")
     return out
@@ -165,6 +165,12 @@ def parse_span(text:str, name:str="duration"):
     if not m or m[2].lower() not in _SPAN_UNITS:
         raise SettingsError(f"{name} {text!r} is not a duration: use a number and a unit (s, min, h, d, w), e.g. 30min, 1h, 7d")
     return timedelta(seconds=float(m[1]) * _SPAN_UNITS[m[2].lower()])
+
+# %% ../nbs/00_config.ipynb #9596d92a
+def now():
+    "The current time as a timezone-aware UTC `datetime`."
+    from datetime import datetime, timezone
+    return datetime.now(timezone.utc)
 
 # %% ../nbs/00_config.ipynb #ef886f42
 WORKSPACE_DIRS = ("artifacts", "runs", "results")

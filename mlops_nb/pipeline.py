@@ -9,7 +9,7 @@ from __future__ import annotations
 import json, os, re, sys, time, uuid
 from datetime import datetime, timezone
 from pathlib import Path
-from .config import MlopsError, SettingsError, Settings, get_settings, ensure_workspace, coerce_value, _FIELDS
+from .config import MlopsError, SettingsError, Settings, get_settings, ensure_workspace, coerce_value, FIELDS
 
 # %% auto #0
 __all__ = ['write_json', 'result_path', 'read_result', 'PipelineRun', 'start_run', 'pipelines_dir', 'shipped_pipelines',
@@ -136,7 +136,7 @@ def check_parameters(path, params:dict|None)->dict:
     for name, value in (params or {}).items():
         if name not in declared:
             raise SettingsError(f"unknown parameter {name!r} for {Path(path).name}; accepted: {', '.join(declared) or '(none: the notebook has no parameters cell)'}")
-        if name in _FIELDS: out[name] = coerce_value(name, value, "parameter"); continue
+        if name in FIELDS: out[name] = coerce_value(name, value, "parameter"); continue
         typ = declared[name]["inferred_type_name"]
         if typ == "bool": out[name] = _to_bool(name, value)
         elif typ in _CASTS and isinstance(value, str):
@@ -216,7 +216,7 @@ def run_pipeline(pipeline:str, # shipped pipeline name or notebook path
     "Execute `pipeline` with `params`; return its result, or raise `PipelineFailed`."
     nb = pipeline_path(pipeline)
     params = dict(params or {})
-    s = get_settings(**{k: v for k, v in params.items() if k in _FIELDS})
+    s = get_settings(**{k: v for k, v in params.items() if k in FIELDS})
     name = nb.stem
     run_dir = s.workspace_path/"runs"/f"{datetime.now():%Y%m%d-%H%M%S}-{name}-{uuid.uuid4().hex[:6]}"
     out_nb, res_file = run_dir/f"{name}.ipynb", run_dir/"result.json"
