@@ -11,15 +11,16 @@ from dataclasses import dataclass, field
 from pathlib import Path
 import numpy as np
 import pandas as pd
-import pandera.pandas as pa   # with the module, not in the first check (~0.6 s): the service never imports this module
+import pandera.pandas as pa   # with the module, not in the first check: the service never imports this module
 from pandera.errors import SchemaErrors
 pa.DataFrameSchema.register_default_backends(pd.DataFrame)   # pandera's pandas backend too (it loads it on a first validate)
-from .data import DataError
+from .data import DataError, as_datetime
+from . import report
 
 # %% auto #0
 __all__ = ['SCHEMA_VERSION', 'SCHEMA_ARTIFACT', 'infer_schema', 'save_schema', 'load_schema', 'schema_hash', 'Issue',
            'Validation', 'DataValidationError', 'to_pandera', 'within_range', 'validate_batch', 'check_data',
-           'log_schema', 'model_schema', 'schema_for', 'column_stats', 'dist_svg', 'quality_report']
+           'log_schema', 'model_schema', 'schema_for', 'column_stats', 'quality_report']
 
 # %% ../nbs/02_checks.ipynb #07dfaa3b
 SCHEMA_VERSION = 1
@@ -54,7 +55,6 @@ def _column_schema(s:pd.Series, max_categories:int, tolerance:float)->dict:
     if kind in ("int", "float"):
         c.update(min=_num(v.min()), max=_num(v.max()), tolerance=tolerance)
     elif kind == "datetime":
-        from mlops_nb.features import as_datetime
         v = as_datetime(v)
         c.update(min=v.min().isoformat(), max=v.max().isoformat())
     else:
@@ -154,7 +154,6 @@ def _coerce(s:pd.Series, kind:str):
     present = s.notna().to_numpy()
     if kind in _NUMERIC: out = pd.to_numeric(s.astype("str").where(s.notna()), errors="coerce").astype("float64")
     elif kind == "datetime":
-        from mlops_nb.features import as_datetime
         out = as_datetime(s)   # text as ISO 8601, time zones to UTC: what the model's date-part step reads
     elif kind == "bool" and pd.api.types.is_bool_dtype(s.dtype): out = s.astype("str").where(s.notna())
     else: out = s if pd.api.types.is_string_dtype(s.dtype) else s.astype("str").where(s.notna())
@@ -198,49 +197,10 @@ _RULES = {"not_nullable": ("missing values where none are allowed", "fill them, 
           "within_range": ("values outside the allowed range {lo:g}..{hi:g}", "check the values, or widen min/max or tolerance in the schema"),
           "isin": ("values outside the allowed categories", "fix the values, or add them to the schema's list")}
 
-# %% ../nbs/02_checks.ipynb #001a16dc
-def validate_batch(df:pd.DataFrame, # the batch
-                   schema:dict, # from `infer_schema` or `load_schema`
-                   min_rows:int=1, # fewer rows is an error (training needs more than one)
-                   target_required:bool=False, # the target column must be present (training)
-                  )->Validation:
-    "Validate `df` against `schema`: the coerced batch, its errors and its warnings."
-    E, W = [], []
-    err = lambda *a, **k: E.append(Issue("error", *a, **k))
-    warn = lambda *a, **k: W.append(Issue("warning", *a, **k))
-    n = len(df)
-    if n < min_rows:
-        err("", f"has {n} rows; at least {min_rows} are needed", hint="check the data source or query")
-        return Validation(df, E, W, n)
-    cols, tgt = schema["columns"], schema.get("target") or {}
-    missing = [c for c in cols if c not in df.columns]
-    for c in missing: err(c, "required column is missing", hint=f"add it (the schema was learned with it), or remove it from the schema; columns are: {', '.join(map(str, df.columns))}")
-    if target_required and tgt.get("name") and tgt["name"] not in df.columns:
-        err(tgt["name"], "target column is missing", hint="add it, or set `target`")
-    out, failed = {}, {}
-    for c, spec in cols.items():
-        if c not in df.columns: continue
-        s, bad = _coerce(df[c], spec.get("type", "str"))
-        if bad.any():
-            rows, vals = _examples(bad, df[c])
-            err(c, f"values that are not {spec['type']}", int(bad.sum()), rows, vals, "fix or remove those rows, or correct the column's type in the schema")
-            failed[c] = np.flatnonzero(bad)
-        out[c] = s
-    X = (df.assign(**out) if out else df.copy()).reset_index(drop=True)
-    _pandera_errors(X, schema, err, failed)
-    for c, spec in cols.items():
-        if c in out: _warnings(X[c], spec, n, err, warn)
-    if n > 1:
-        d = _duplicated(X)
-        if d.any(): warn("", "duplicate rows", int(d.sum()), *_examples(d, pd.Series(np.arange(n))), hint="drop them if they are not real repeats")
-    ref = schema.get("rows")
-    if ref and n > 1 and (n > 10 * ref or n < ref / 10):
-        warn("", f"row count {n} is far from the reference's {ref}")
-    return Validation(X, E, W, n)
-
+# %% ../nbs/02_checks.ipynb #87e44c18
 def _duplicated(X:pd.DataFrame)->np.ndarray:
     """`X.duplicated()` as a mask, cheaply: a row can only repeat another if its value in each column repeats, so one or two
-    numeric columns narrow the rows to hash (at a million rows: ~0.05 s instead of hashing every row, ~0.45 s)."""
+    numeric columns narrow the rows to hash instead of hashing every row."""
     cand = np.ones(len(X), dtype=bool)
     for c in [c for c in X.columns if pd.api.types.is_float_dtype(X[c].dtype)][:2]:
         a = X[c].to_numpy(dtype=np.float64, na_value=np.nan)
@@ -255,6 +215,8 @@ def _duplicated(X:pd.DataFrame)->np.ndarray:
     if len(idx) > 1: out[idx[pd.util.hash_pandas_object(X.iloc[idx], index=False).duplicated().to_numpy()]] = True
     return out
 
+
+# %% ../nbs/02_checks.ipynb #629f0fe6
 def _pandera_errors(X, schema, err, failed):
     try: to_pandera(schema, set(X.columns)).validate(X, lazy=True, inplace=True); return  # X is our own copy: no second copy
     except SchemaErrors as e: fc = e.failure_cases
@@ -294,6 +256,47 @@ def _warnings(s:pd.Series, spec:dict, n:int, err, warn):
     if spec.get("unique") and n > 1:
         d = s.duplicated() & s.notna()
         if d.any(): warn(c, "duplicated values in a column that was unique", int(d.sum()), *_examples(d.to_numpy(), s))
+
+
+# %% ../nbs/02_checks.ipynb #001a16dc
+def validate_batch(df:pd.DataFrame, # the batch
+                   schema:dict, # from `infer_schema` or `load_schema`
+                   min_rows:int=1, # fewer rows is an error (training needs more than one)
+                   target_required:bool=False, # the target column must be present (training)
+                  )->Validation:
+    "Validate `df` against `schema`: the coerced batch, its errors and its warnings."
+    E, W = [], []
+    err = lambda *a, **k: E.append(Issue("error", *a, **k))
+    warn = lambda *a, **k: W.append(Issue("warning", *a, **k))
+    n = len(df)
+    if n < min_rows:
+        err("", f"has {n} rows; at least {min_rows} are needed", hint="check the data source or query")
+        return Validation(df, E, W, n)
+    cols, tgt = schema["columns"], schema.get("target") or {}
+    missing = [c for c in cols if c not in df.columns]
+    for c in missing: err(c, "required column is missing", hint=f"add it (the schema was learned with it), or remove it from the schema; columns are: {', '.join(map(str, df.columns))}")
+    if target_required and tgt.get("name") and tgt["name"] not in df.columns:
+        err(tgt["name"], "target column is missing", hint="add it, or set `target`")
+    out, failed = {}, {}
+    for c, spec in cols.items():
+        if c not in df.columns: continue
+        s, bad = _coerce(df[c], spec.get("type", "str"))
+        if bad.any():
+            rows, vals = _examples(bad, df[c])
+            err(c, f"values that are not {spec['type']}", int(bad.sum()), rows, vals, "fix or remove those rows, or correct the column's type in the schema")
+            failed[c] = np.flatnonzero(bad)
+        out[c] = s
+    X = (df.assign(**out) if out else df.copy()).reset_index(drop=True)
+    _pandera_errors(X, schema, err, failed)
+    for c, spec in cols.items():
+        if c in out: _warnings(X[c], spec, n, err, warn)
+    if n > 1:
+        d = _duplicated(X)
+        if d.any(): warn("", "duplicate rows", int(d.sum()), *_examples(d, pd.Series(np.arange(n))), hint="drop them if they are not real repeats")
+    ref = schema.get("rows")
+    if ref and n > 1 and (n > 10 * ref or n < ref / 10):
+        warn("", f"row count {n} is far from the reference's {ref}")
+    return Validation(X, E, W, n)
 
 def check_data(df:pd.DataFrame, # the batch
                schema:dict, # the schema it must match
@@ -353,63 +356,14 @@ def column_stats(X:pd.DataFrame)->pd.DataFrame:
                          max=s.max() if num else None, top=None if vc is None or vc.empty else str(vc.index[0])))
     return pd.DataFrame(rows)
 
-def _fmt(x, days:float=2.0)->str:
-    "A number to 4 digits; a date-time as a date, or to the minute when the column spans under `days` days."
-    if isinstance(x, pd.Timestamp): return f"{x:%Y-%m-%d}" if days >= 2 else f"{x:%Y-%m-%d %H:%M}"
-    return f"{x:.4g}"
-
-def dist_svg(s:pd.Series, w:int=260, h:int=130, bins:int=30)->str:
-    "An inline SVG of `s`'s distribution: a histogram for numbers and date-times, the 10 most frequent values otherwise."
-    import html
-    esc = lambda t: html.escape(str(t))
-    v, parts = s.dropna(), []
-    top, bottom, left, right = 18, h - 16, 6, w - 6
-    dates = pd.api.types.is_datetime64_any_dtype(v.dtype)
-    if v.empty: parts.append(f"<text x='{left}' y='{h/2:.0f}'>all values missing</text>")
-    elif dates or (pd.api.types.is_numeric_dtype(v.dtype) and not pd.api.types.is_bool_dtype(v.dtype)):
-        x = ((v - v.min()) / pd.Timedelta(days=1)).to_numpy(float) if dates else v.to_numpy(float)   # dates: days from the first
-        x = x[np.isfinite(x)]
-        try: counts, edges = np.histogram(x, bins=bins)
-        except ValueError: x = x[:0]   # a span too wide for the bins (near the float limits)
-        if not x.size:
-            note = "no finite values" if not np.isfinite(v.to_numpy(float)).any() else "values span too wide a range to plot"
-            return _svg(s.name, w, h, f"<text x='{left}' y='{h/2:.0f}'>{note}</text>")
-        span = (x.max() - x.min()) if dates else 2.0
-        lo, hi = (v.min(), v.max()) if dates else (edges[0], edges[-1])
-        bw, peak = (right - left) / max(len(counts), 1), max(counts.max(initial=0), 1)
-        for i, n in enumerate(counts):
-            bh = (bottom - top) * n / peak
-            a, b = (v.min() + pd.Timedelta(days=edges[i]), v.min() + pd.Timedelta(days=edges[i+1])) if dates else (edges[i], edges[i+1])
-            tip = f"{_fmt(a, span)} to {_fmt(b, span)}: {n}"
-            parts.append(f"<rect x='{left + i*bw:.1f}' y='{bottom - bh:.1f}' width='{max(bw - 1, 0.5):.1f}' height='{bh:.1f}'><title>{esc(tip)}</title></rect>")
-        parts.append(f"<text x='{left}' y='{h - 3}'>{esc(_fmt(lo, span))}</text><text x='{right}' y='{h - 3}' text-anchor='end'>{esc(_fmt(hi, span))}</text>")
-    else:
-        vc = v.astype(str).value_counts().head(10)
-        rh, peak, lx = min((bottom - top + 12) / len(vc), 16), vc.iloc[0], 96
-        for i, (label, n) in enumerate(vc.items()):
-            y = top + i * rh; bl = (right - 34 - lx) * n / peak
-            short = label if len(label) <= 15 else label[:14] + "…"
-            parts.append(f"<text x='{lx - 3}' y='{y + rh*0.75:.1f}' text-anchor='end'>{esc(short)}</text>"
-                         f"<rect x='{lx}' y='{y + 1:.1f}' width='{max(bl, 0.5):.1f}' height='{max(rh - 2, 1):.1f}'><title>{esc(label)}: {n}</title></rect>"
-                         f"<text x='{lx + bl + 3:.1f}' y='{y + rh*0.75:.1f}'>{n}</text>")
-    return _svg(s.name, w, h, "".join(parts))
-
-def _svg(name, w:int, h:int, body:str)->str:
-    import html
-    return (f"<svg xmlns='http://www.w3.org/2000/svg' width='{w}' height='{h}' role='img' aria-label='{html.escape(str(name))}' "
-            f"style='font:9px sans-serif;fill:#4c72b0;margin:4px;border:1px solid #eee'>"
-            f"<text x='{w/2:.0f}' y='12' text-anchor='middle' style='font-size:10px;fill:#222'>{html.escape(str(name))}</text>{body}</svg>")
-
 def quality_report(X:pd.DataFrame, validation:Validation|None=None, path=None, title:str="Data quality")->str:
     "An HTML data-quality report of `X` (with `validation`'s issues); written to `path` if given."
     import html
-    stats = column_stats(X)
     sample = X.sample(20_000, random_state=0) if len(X) > 20_000 else X
     issues = "" if validation is None else "<pre>" + html.escape(validation.summary()) + "</pre>"
-    plots = "".join(dist_svg(sample[c]) for c in X.columns)
-    page = (f"<!doctype html><html><head><meta charset='utf-8'><title>{html.escape(title)}</title>"
-            "<style>body{font-family:sans-serif} table{border-collapse:collapse;font-size:12px} td,th{border:1px solid #ccc;padding:2px 6px} svg text{fill:#333}</style>"
-            f"</head><body><h1>{html.escape(title)}</h1><p>{len(X)} rows, {X.shape[1]} columns</p>{issues}"
-            f"<h2>Columns</h2>{stats.to_html(index=False, na_rep='')}<h2>Distributions</h2>{plots}</body></html>")
-    if path is not None: Path(path).parent.mkdir(parents=True, exist_ok=True); Path(path).write_text(page, encoding="utf-8")
+    page = report.page(title, [f"<p>{len(X)} rows, {X.shape[1]} columns</p>", issues, "<h2>Columns</h2>",
+                               report.table(column_stats(X), digits=None), "<h2>Distributions</h2>",
+                               "".join(report.dist_svg(sample[c]) for c in X.columns)])
+    if path is not None: report.save(page, path)
     return page
+

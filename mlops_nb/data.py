@@ -14,12 +14,29 @@ import pandas as pd
 from .config import MlopsError
 
 # %% auto #0
-__all__ = ['CSV_SUFFIXES', 'PARQUET_SUFFIXES', 'DataError', 'is_sql_url', 'load_data', 'redact_url', 'sa_url', 'read_chunks',
-           'fingerprint', 'column_digests', 'split_data']
+__all__ = ['CSV_SUFFIXES', 'PARQUET_SUFFIXES', 'DataError', 'redact_url', 'sa_url', 'is_sql_url', 'load_data', 'as_datetime',
+           'read_chunks', 'fingerprint', 'column_digests', 'split_data']
 
 # %% ../nbs/01_data.ipynb #5bcd677e
 class DataError(MlopsError, ValueError):
     "Data that cannot be read or used as given; the message names the source, column or rows."
+
+# %% ../nbs/01_data.ipynb #2a728c55
+def redact_url(url:str)->str:
+    "`url` with any password replaced by ***."
+    import re
+    return re.sub(r"(://[^/:@]+:)[^@/]*@", r"\1***@", str(url))
+
+# %% ../nbs/01_data.ipynb #d730269a
+def sa_url(url:str)->str:
+    "`url` as SQLAlchemy should open it: plain `postgresql://` (or `postgres://`) gets the psycopg2 driver when psycopg 3, SQLAlchemy 2.1's default, is not installed."
+    import importlib.util
+    scheme, rest = url.split("://", 1)
+    if scheme not in ("postgresql", "postgres"): return url
+    if importlib.util.find_spec("psycopg") is None and importlib.util.find_spec("psycopg2") is not None:
+        return "postgresql+psycopg2://" + rest
+    return "postgresql://" + rest
+
 
 # %% ../nbs/01_data.ipynb #a085a129
 CSV_SUFFIXES = (".csv", ".tsv", ".txt")
@@ -89,22 +106,13 @@ def load_data(source:str, # CSV/Parquet path or SQLAlchemy URL
     if df.empty: raise DataError(f"data {source if kind != 'sql' else redact_url(source)} has no rows")
     return df
 
-# %% ../nbs/01_data.ipynb #2a728c55
-def redact_url(url:str)->str:
-    "`url` with any password replaced by ***."
-    import re
-    return re.sub(r"(://[^/:@]+:)[^@/]*@", r"\1***@", str(url))
-
-# %% ../nbs/01_data.ipynb #d730269a
-def sa_url(url:str)->str:
-    "`url` as SQLAlchemy should open it: plain `postgresql://` (or `postgres://`) gets the psycopg2 driver when psycopg 3, SQLAlchemy 2.1's default, is not installed."
-    import importlib.util
-    scheme, rest = url.split("://", 1)
-    if scheme not in ("postgresql", "postgres"): return url
-    if importlib.util.find_spec("psycopg") is None and importlib.util.find_spec("psycopg2") is not None:
-        return "postgresql+psycopg2://" + rest
-    return "postgresql://" + rest
-
+# %% ../nbs/01_data.ipynb #9b9e17dd
+def as_datetime(s)->pd.Series:
+    "`s` as naive UTC date-times: text read as ISO 8601, time zones converted to UTC; unreadable values become NaT."
+    s = s if isinstance(s, pd.Series) else pd.Series(s)
+    if pd.api.types.is_datetime64_any_dtype(s.dtype):
+        return s.dt.tz_convert("UTC").dt.tz_localize(None) if s.dt.tz is not None else s
+    return pd.to_datetime(s.astype(object), errors="coerce", format="ISO8601", utc=True).dt.tz_localize(None)
 
 # %% ../nbs/01_data.ipynb #3c6aff4b
 def read_chunks(source:str, query:str|None, size:int):

@@ -7,10 +7,10 @@ Docs: https://github.com/mlops-nb/mlops_nb/features.html.md"""
 # %% ../nbs/03_features.ipynb #0bd0cf84
 from __future__ import annotations
 import pandas as pd
-from .data import DataError
+from .data import DataError, as_datetime
 
 # %% auto #0
-__all__ = ['DATE_PARTS', 'column_kinds', 'prepare_frame', 'as_datetime', 'date_parts', 'date_part_names', 'build_preprocessor']
+__all__ = ['DATE_PARTS', 'column_kinds', 'prepare_frame', 'date_parts', 'date_part_names', 'build_preprocessor']
 
 # %% ../nbs/03_features.ipynb #d4801d64
 _SCHEMA_KINDS = {"int": "numeric", "float": "numeric", "str": "categorical", "bool": "categorical", "datetime": "datetime"}
@@ -40,13 +40,6 @@ def prepare_frame(X:pd.DataFrame)->pd.DataFrame:
 
 # %% ../nbs/03_features.ipynb #7bc36e88
 DATE_PARTS = ("year", "month", "day", "day_of_week", "hour")
-
-def as_datetime(s)->pd.Series:
-    "`s` as naive UTC date-times: text read as ISO 8601, time zones converted to UTC; unreadable values become NaT."
-    s = s if isinstance(s, pd.Series) else pd.Series(s)
-    if pd.api.types.is_datetime64_any_dtype(s.dtype):
-        return s.dt.tz_convert("UTC").dt.tz_localize(None) if s.dt.tz is not None else s
-    return pd.to_datetime(s.astype(object), errors="coerce", format="ISO8601", utc=True).dt.tz_localize(None)
 
 def date_parts(X)->"np.ndarray":
     "The `DATE_PARTS` of each date-time column of `X` (a frame or 2-d array), as floats; missing or unreadable values are NaN."
