@@ -90,15 +90,12 @@ def _registry(name:str|None=None):
     return s
 
 def cmd_promote(args)->int:
-    from mlops_nb import registry
-    from mlops_nb.pipeline import run_pipeline
-    if args.force:
-        _registry(args.name)
-        rec = registry.promote(args.name, args.version, f"forced: {args.reason or 'no reason given'}", action="promote (forced)")
+    from mlops_nb.pipeline import promote_version
+    out = promote_version(args.name, args.version, args.force, args.reason)
+    if out["forced"]:
+        rec = out["record"]
         print(f"{args.name}: champion is now version {rec['version']} (was {rec['previous'] or 'none'}), forced by {rec['by']}")
-        return 0
-    res = run_pipeline("validate", {"model_name": args.name, "candidate": str(args.version)})
-    print(_summary(res))
+    else: print(_summary(out["result"]))
     return 0
 
 def cmd_rollback(args)->int:
@@ -304,11 +301,11 @@ def cmd_serve(args)->int:
 
 # %% ../nbs/12_cli.ipynb #49082567
 def _skip_unused_imports():
-    "Keep two optional imports out of this process: 0.85 s of papermill's start-up that the CLI never uses."
+    "Keep two optional imports out of this process: start-up work of papermill's that the CLI never uses."
     # jsonschema (under nbformat) builds an RFC 3987 grammar at import when rfc3987-syntax is installed (JupyterLab
-    # brings it): 0.7 s, for an IRI format check that notebook validation does not need.
+    # brings it), for an IRI format check that notebook validation does not need.
     sys.modules.setdefault("rfc3987_syntax", None)
-    # papermill imports pyarrow.fs for hdfs:// notebook paths (0.16 s); the runner only executes local notebooks.
+    # papermill imports pyarrow.fs for hdfs:// notebook paths; the runner only executes local notebooks.
     if "pyarrow" not in sys.modules: sys.modules.setdefault("pyarrow.fs", None)
 
 _COMMANDS = {"serve": cmd_serve, "ct": cmd_ct, "run": cmd_run, "promote": cmd_promote, "rollback": cmd_rollback, "status": cmd_status, "demo": cmd_demo}

@@ -10,6 +10,7 @@ import fcntl, json, os, socket, time
 from dataclasses import dataclass, asdict
 from datetime import datetime, timezone, timedelta
 from pathlib import Path
+from . import config
 from .config import MlopsError, Settings, SettingsError, get_settings, parse_span
 
 # %% auto #0
@@ -20,10 +21,9 @@ __all__ = ['TRIGGERS', 'RETRY_AFTER', 'ct_dir', 'enabled_triggers', 'TickLock', 
 TRIGGERS = ("demand", "schedule", "data", "performance", "drift")
 
 def ct_dir(s:Settings)->Path:
+    "The workspace folder of continuous training (its lock, state, requests and history), made if needed."
     d = s.workspace_path/"ct"; d.mkdir(parents=True, exist_ok=True)
     return d
-
-def _now()->datetime: return datetime.now(timezone.utc)
 
 def enabled_triggers(s:Settings)->list[str]:
     "The triggers named in `ct_triggers`, checked."
@@ -51,7 +51,7 @@ class TickLock:
             self.holder = self._read(fd); os.close(fd); return False
         self.stale = self._read(fd)
         os.ftruncate(fd, 0); os.lseek(fd, 0, 0)
-        os.write(fd, json.dumps(dict(pid=os.getpid(), host=socket.gethostname(), started=_now().isoformat(timespec="seconds"))).encode())
+        os.write(fd, json.dumps(dict(pid=os.getpid(), host=socket.gethostname(), started=config.now().isoformat(timespec="seconds"))).encode())
         os.fsync(fd); self.fd = fd
         return True
 
@@ -64,39 +64,29 @@ class TickLock:
 
 # %% ../nbs/11_ct.ipynb #2334879e
 def read_state(s:Settings)->dict:
+    "The tick's state in `WORKSPACE/ct/state.json` (empty before the first tick)."
     p = ct_dir(s)/"state.json"
     try: return json.loads(p.read_text()) if p.exists() else {}
     except ValueError: return {}   # a torn write from an old version: start afresh rather than fail every tick
 
 def write_state(s:Settings, state:dict)->None:
+    "Replace the tick's state, atomically."
     from mlops_nb.pipeline import write_json
     write_json(ct_dir(s)/"state.json", state)
 
+# %% ../nbs/11_ct.ipynb #e578d180
 @dataclass
 class Champion:
+    "The champion version of a registered model (None when there is none) and its tags."
     version:str|None; tags:dict
-
-def _champion_sqlite(path:str, name:str)->Champion:
-    "The champion read from MLflow's SQLite tables with the standard library (read-only)."
-    import sqlite3
-    con = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=10)
-    try:
-        row = con.execute("SELECT version FROM registered_model_aliases WHERE name=? AND alias='champion'", (name,)).fetchone()
-        if row is None: return Champion(None, {})
-        tags = dict(con.execute("SELECT key, value FROM model_version_tags WHERE name=? AND version=?", (name, row[0])).fetchall())
-        return Champion(str(row[0]), tags)
-    finally: con.close()
 
 def champion(s:Settings)->Champion:
     "The current champion of `s.model_name` (version None when there is none)."
+    from mlops_nb.registry import resolve
     uri = s.mlflow_uri
-    if uri.startswith("sqlite:///"):
-        path = uri[len("sqlite:///"):]
-        if not Path(path).exists(): return Champion(None, {})
-        try: return _champion_sqlite(path, s.model_name)
-        except Exception: pass   # not MLflow's layout (another version): ask MLflow
-    from mlops_nb.serve import resolve
-    try: ref = resolve(f"models:/{s.model_name}@champion", s.mlflow_uri, download=False)
+    # no database yet: nothing is registered (and reading would create an empty one)
+    if uri.startswith("sqlite:///") and not Path(uri[len("sqlite:///"):]).exists(): return Champion(None, {})
+    try: ref = resolve(f"models:/{s.model_name}@champion", uri, download=False)
     except MlopsError: return Champion(None, {})
     except Exception as e:
         if "RESOURCE_DOES_NOT_EXIST" in str(e) or "not found" in str(e).lower(): return Champion(None, {})
@@ -191,6 +181,8 @@ def _latest_monitor(s:Settings, state:dict, champ:Champion, now:datetime, out)->
     try: return json.loads(path.read_text()) if path.exists() else None
     except ValueError: return None
 
+
+# %% ../nbs/11_ct.ipynb #33bfdb34
 def _tag_version(s:Settings, version:str, tags:dict):
     import mlflow
     c = mlflow.MlflowClient(s.mlflow_uri, registry_uri=s.mlflow_uri)
@@ -229,36 +221,52 @@ def _retrain(s:Settings, state:dict, champ:Champion, fired:list[Trigger], now:da
         f"version {version} was NOT promoted; the champion is still {champ.version or 'none'}: " + " | ".join(verdict.get("reasons", [])))
     return res
 
+
+# %% ../nbs/11_ct.ipynb #202df5df
+def _demand(d:Path, now:bool, reason:str)->str|None:
+    "Why the demand trigger fires: `--now`, else a request left in `d`; None when nobody asked."
+    req = d/"retrain.request"
+    return (reason or "mlops-nb ct --now") if now else ((req.read_text().strip() or "a retrain request") if req.exists() else None)
+
+def _held_back(state:dict, fired:list[Trigger], demand:str|None, started:datetime, out)->list[Trigger]:
+    "`fired`, or none while the last failed retraining is younger than `RETRY_AFTER` (a demand never waits)."
+    failed_at = _parse_time(state.get("last_failure"))
+    if fired and failed_at and started - failed_at < RETRY_AFTER and not demand:
+        out(f"the last retraining failed at {failed_at:%Y-%m-%d %H:%M} UTC: waiting until {failed_at + RETRY_AFTER:%H:%M} (or run mlops-nb ct --now)")
+        return []
+    return fired
+
+def _busy(lock:TickLock, out)->dict:
+    "The result of a tick that found the lock taken."
+    h = lock.holder or {}
+    msg = f"a tick is already running (pid {h.get('pid', '?')} on {h.get('host', '?')}, started {h.get('started', '?')}); this one exits"
+    out(msg)
+    return dict(status="busy", message=msg, holder=h)
+
+def _record(s:Settings, d:Path, result:dict):
+    "Write the tick's result to WORKSPACE/results/ct.json and append it to the history."
+    from mlops_nb.pipeline import write_json
+    write_json(s.workspace_path/"results"/"ct.json", result)
+    with open(d/"history.jsonl", "a") as f: f.write(json.dumps(result, default=str) + "\n")
+
 def tick(s:Settings|None=None, # settings (default: settings.ini and the environment)
          now:bool=False,       # fire the demand trigger (mlops-nb ct --now)
          reason:str="",        # why, for the record
          out=print,            # where progress lines go
         )->dict:
     "One continuous-training tick. Returns (and writes to WORKSPACE/results/ct.json) what it checked and did."
-    from mlops_nb.pipeline import write_json
     s = s or get_settings()
-    t0, started = time.perf_counter(), _now()
+    t0, started = time.perf_counter(), config.now()
     d = ct_dir(s)
     lock = TickLock(d/"tick.lock")
-    if not lock.acquire():
-        h = lock.holder or {}
-        msg = f"a tick is already running (pid {h.get('pid', '?')} on {h.get('host', '?')}, started {h.get('started', '?')}); this one exits"
-        out(msg)
-        return dict(status="busy", message=msg, holder=h)
+    if not lock.acquire(): return _busy(lock, out)
     try:
         if lock.stale:
             out(f"recovered the lock of a tick that did not finish (pid {lock.stale.get('pid', '?')}, started {lock.stale.get('started', '?')})")
-        state = read_state(s)
-        req = d/"retrain.request"
-        demand = (reason or "mlops-nb ct --now") if now else ((req.read_text().strip() or "a retrain request") if req.exists() else None)
-        champ = champion(s)
+        state, demand, champ = read_state(s), _demand(d, now, reason), champion(s)
         mon = _latest_monitor(s, state, champ, started, out)
         triggers = check_triggers(s, state, champ, mon, _data_fingerprint(s, state), started, demand)
-        fired = [t for t in triggers if t.fired]
-        failed_at = _parse_time(state.get("last_failure"))
-        if fired and failed_at and started - failed_at < RETRY_AFTER and not demand:
-            out(f"the last retraining failed at {failed_at:%Y-%m-%d %H:%M} UTC: waiting until {failed_at + RETRY_AFTER:%H:%M} (or run mlops-nb ct --now)")
-            fired = []
+        fired = _held_back(state, [t for t in triggers if t.fired], demand, started, out)
         out(f"tick: {s.model_name} champion {champ.version or 'none'}")
         for t in triggers: out(f"  [{'FIRED' if t.fired else '  -  '}] {t.name}: {t.reason}")
         result = dict(status="idle", started=started.isoformat(timespec="seconds"), model_name=s.model_name,
@@ -266,16 +274,17 @@ def tick(s:Settings|None=None, # settings (default: settings.ini and the environ
                       recovered_lock=lock.stale)
         if fired:
             result |= _retrain(s, state, champ, fired, started, out)
-            if demand and req.exists(): req.unlink()
+            if demand and (d/"retrain.request").exists(): (d/"retrain.request").unlink()
         else: out("nothing to do")
         write_state(s, state)
-        result.update(finished=_now().isoformat(timespec="seconds"), seconds=round(time.perf_counter() - t0, 3))
-        write_json(s.workspace_path/"results"/"ct.json", result)
-        with open(d/"history.jsonl", "a") as f: f.write(json.dumps(result, default=str) + "\n")
+        result.update(finished=config.now().isoformat(timespec="seconds"), seconds=round(time.perf_counter() - t0, 3))
+        _record(s, d, result)
         return result
     finally: lock.release()
 
+# %% ../nbs/11_ct.ipynb #5c325bb6
 def request_retrain(s:Settings|None=None, reason:str="requested")->Path:
     "Leave a retrain request for the next tick (mlops-nb ct --request REASON)."
     p = ct_dir(s or get_settings())/"retrain.request"; p.write_text(reason + "\n")
     return p
+

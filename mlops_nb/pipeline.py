@@ -7,13 +7,14 @@ Docs: https://github.com/mlops-nb/mlops_nb/pipeline.html.md"""
 # %% ../nbs/10_pipeline.ipynb #5d602023
 from __future__ import annotations
 import json, os, re, sys, time, uuid
-from datetime import datetime, timezone
+from datetime import datetime
 from pathlib import Path
-from .config import MlopsError, SettingsError, Settings, get_settings, ensure_workspace, coerce_value, FIELDS
+from .config import MlopsError, SettingsError, Settings, get_settings, ensure_workspace, coerce_value, FIELDS, now
 
 # %% auto #0
-__all__ = ['write_json', 'result_path', 'read_result', 'PipelineRun', 'start_run', 'pipelines_dir', 'shipped_pipelines',
-           'pipeline_path', 'notebook_parameters', 'check_parameters', 'PipelineFailed', 'run_pipeline']
+__all__ = ['EXTRA_PARAMETERS', 'write_json', 'result_path', 'read_result', 'PipelineRun', 'start_run', 'pipelines_dir',
+           'shipped_pipelines', 'pipeline_path', 'notebook_parameters', 'check_parameters', 'check_vocabulary',
+           'PipelineFailed', 'run_pipeline', 'promote_version']
 
 # %% ../nbs/10_pipeline.ipynb #d75d3739
 def write_json(path, obj)->Path:
@@ -34,8 +35,6 @@ def read_result(pipeline:str, s:Settings|None=None)->dict:
     return json.loads(p.read_text())
 
 # %% ../nbs/10_pipeline.ipynb #85b0f7e2
-def _now(): return datetime.now(timezone.utc).isoformat(timespec="seconds")
-
 class PipelineRun:
     "The MLflow run and result file of one pipeline execution."
     def __init__(self, pipeline:str, s:Settings, run, lineage:dict):
@@ -43,7 +42,7 @@ class PipelineRun:
         self.run_id = run.info.run_id
         self.path = result_path(pipeline, s)
         self.result = dict(pipeline=pipeline, status="running", run_id=self.run_id, experiment_id=run.info.experiment_id,
-                           tracking_uri=_redact(s.mlflow_uri), artifact_uri=run.info.artifact_uri, started=_now(), notebook=os.environ.get("MLOPS_NB_NOTEBOOK"))
+                           tracking_uri=_redact(s.mlflow_uri), artifact_uri=run.info.artifact_uri, started=now().isoformat(timespec="seconds"), notebook=os.environ.get("MLOPS_NB_NOTEBOOK"))
         write_json(self.path, self.result)
 
     def tag(self, **tags):
@@ -55,7 +54,7 @@ class PipelineRun:
     def finish(self, **result)->dict:
         "Record success: write the result and end the run."
         import mlflow
-        self.result.update(result, status="succeeded", finished=_now())
+        self.result.update(result, status="succeeded", finished=now().isoformat(timespec="seconds"))
         write_json(self.path, self.result)
         mlflow.end_run("FINISHED")
         return self.result
@@ -63,7 +62,7 @@ class PipelineRun:
     def fail(self, error:str, user_error:bool=False)->None:
         "Record failure in the result; end the run as FAILED if it is still running (a run already finished keeps its status)."
         import mlflow
-        self.result.update(status="failed", error=error, user_error=user_error, finished=_now())
+        self.result.update(status="failed", error=error, user_error=user_error, finished=now().isoformat(timespec="seconds"))
         write_json(self.path, self.result)
         active = mlflow.active_run()
         if active is not None and active.info.run_id == self.run_id: mlflow.end_run("FAILED")
@@ -151,6 +150,31 @@ def _to_bool(name, v):
     if str(v).lower() in ("0", "false", "no", "off"): return False
     raise SettingsError(f"parameter {name!r} expects bool (true/false), got {v!r}")
 
+# %% ../nbs/10_pipeline.ipynb #468fbdfb
+EXTRA_PARAMETERS = {
+    "candidate": "validate: the version to validate, a version number or an alias",
+    "reference": "monitor: the model whose reference statistics to compare with (default: models:/MODEL_NAME@champion)",
+    "current": "monitor: a batch to monitor (CSV, Parquet, SQLAlchemy URL with query); empty: the prediction log",
+    "chunk_size": "monitor, score: rows of a batch read, checked and scored at a time",
+    "model_uri": "score: models:/NAME@ALIAS or models:/NAME/VERSION (default: models:/MODEL_NAME@champion)",
+    "output": "score: .parquet or .csv path of the predictions",
+    "n_trials": "tune: trials to add to the study in this run",
+    "timeout": "tune: stop starting new trials after this many seconds (0: no limit)",
+    "storage": "tune: Optuna storage URL or journal file",
+    "study_name": "tune: the Optuna study; the same name resumes it",
+    "heartbeat": "tune: seconds between a running trial's heartbeats on database storage (0: off)",
+    "search_space": "tune: JSON search space, name -> {type, low, high, log, choices}",
+}
+
+def check_vocabulary(path)->list[str]:
+    "The parameters of the notebook at `path`, checked: each is a setting or in `EXTRA_PARAMETERS`."
+    names = list(notebook_parameters(path))
+    unknown = [n for n in names if n not in FIELDS and n not in EXTRA_PARAMETERS]
+    if unknown:
+        raise SettingsError(f"{Path(path).name}: parameter {', '.join(map(repr, unknown))} is neither a setting nor in "
+                            "mlops_nb.pipeline.EXTRA_PARAMETERS: rename it to the setting it means, or add it there with its meaning")
+    return names
+
 # %% ../nbs/10_pipeline.ipynb #b8247a66
 class PipelineFailed(MlopsError):
     "A pipeline notebook failed; the message has the error and the path of the executed notebook."
@@ -159,6 +183,22 @@ class PipelineFailed(MlopsError):
 
 _ANSI = re.compile(r"\x1b\[[0-9;]*m")
 
+def _error_text(e, user_error:bool=False)->str:
+    "The error of a failed execution in plain words; the stack only for errors that are not the user's to fix."
+    from papermill.exceptions import PapermillExecutionError
+    if isinstance(e, PapermillExecutionError):
+        where = f"cell {e.exec_count}" if e.exec_count else f"cell #{e.cell_index}"
+        tb = [_ANSI.sub("", t) for t in e.traceback]
+        user_error = user_error or e.ename in ("SettingsError", "DataError", "MlopsError")
+        detail = "" if user_error else "\n" + "\n".join(l for t in tb[-3:] for l in t.splitlines()[-6:])
+        return f"{where} raised {e.ename}: {e.evalue}{detail}"
+    name = type(e).__name__
+    if name == "CellTimeoutError": return f"a cell ran longer than cell_timeout and was stopped ({e})"
+    if name == "DeadKernelError": return f"the kernel died (out of memory, or killed): {e}"
+    return f"{name}: {e}"
+
+
+# %% ../nbs/10_pipeline.ipynb #7e98c09a
 def _start_kernel(env:dict, cwd:str):
     "Start a kernel of this Python environment on IPC sockets, with `env` added to its environment."
     import tempfile
@@ -178,6 +218,8 @@ def _stop_kernel(km):
     import shutil
     if Path(km.ip).name == "ipc" and Path(km.ip).parent.name.startswith("mlops-nb-kernel-"): shutil.rmtree(Path(km.ip).parent, ignore_errors=True)
 
+
+# %% ../nbs/10_pipeline.ipynb #4881fe87
 def _log_notebook(result:dict, s:Settings, nb:Path):
     "Log executed notebook `nb` to the run of `result`; mark the run FAILED if the pipeline failed."
     import shutil
@@ -194,20 +236,8 @@ def _log_notebook(result:dict, s:Settings, nb:Path):
     if result.get("status") != "succeeded" and c.get_run(run_id).info.status == "RUNNING":
         c.set_terminated(run_id, "FAILED")
 
-def _error_text(e, user_error:bool=False)->str:
-    "The error of a failed execution in plain words; the stack only for errors that are not the user's to fix."
-    from papermill.exceptions import PapermillExecutionError
-    if isinstance(e, PapermillExecutionError):
-        where = f"cell {e.exec_count}" if e.exec_count else f"cell #{e.cell_index}"
-        tb = [_ANSI.sub("", t) for t in e.traceback]
-        user_error = user_error or e.ename in ("SettingsError", "DataError", "MlopsError")
-        detail = "" if user_error else "\n" + "\n".join(l for t in tb[-3:] for l in t.splitlines()[-6:])
-        return f"{where} raised {e.ename}: {e.evalue}{detail}"
-    name = type(e).__name__
-    if name == "CellTimeoutError": return f"a cell ran longer than cell_timeout and was stopped ({e})"
-    if name == "DeadKernelError": return f"the kernel died (out of memory, or killed): {e}"
-    return f"{name}: {e}"
 
+# %% ../nbs/10_pipeline.ipynb #29f56066
 def run_pipeline(pipeline:str, # shipped pipeline name or notebook path
                  params:dict|None=None, # parameters; text values are converted to the declared types
                  progress:bool=False, # show papermill's progress bar
@@ -221,7 +251,7 @@ def run_pipeline(pipeline:str, # shipped pipeline name or notebook path
     run_dir = s.workspace_path/"runs"/f"{datetime.now():%Y%m%d-%H%M%S}-{name}-{uuid.uuid4().hex[:6]}"
     out_nb, res_file = run_dir/f"{name}.ipynb", run_dir/"result.json"
     env = dict(MLOPS_NB_RESULT=str(res_file), MLOPS_NB_NOTEBOOK=str(out_nb), MLOPS_NB_NOTEBOOK_SOURCE=str(nb))
-    # The kernel boots (~0.8 s) while this process loads papermill and checks the parameters.
+    # the kernel boots while this process loads papermill and checks the parameters
     ws = ensure_workspace(s)
     km = _start_kernel(env, os.getcwd())
     error = None
@@ -237,12 +267,30 @@ def run_pipeline(pipeline:str, # shipped pipeline name or notebook path
     finally: _stop_kernel(km)
     result = json.loads(res_file.read_text()) if res_file.exists() else dict(pipeline=name)
     if error is not None: error = _error_text(error, result.get("user_error", False))
-    if error and result.get("status") != "failed": result.update(status="failed", error=error, finished=_now())
+    if error and result.get("status") != "failed": result.update(status="failed", error=error, finished=now().isoformat(timespec="seconds"))
     if error: result["error"] = error
-    elif not error and result.get("status") != "succeeded": result.update(status="succeeded", finished=_now())
+    elif not error and result.get("status") != "succeeded": result.update(status="succeeded", finished=now().isoformat(timespec="seconds"))
     result.update(executed_notebook=str(out_nb), result_file=str(res_file))
     try: _log_notebook(result, s, out_nb)
     except Exception as e: result["notebook_log_error"] = f"{type(e).__name__}: {e}"
     write_json(res_file, result); write_json(ws/"results"/f"{name}.json", result)
     if error: raise PipelineFailed(f"pipeline {name} failed: {error}\nexecuted notebook kept at {out_nb}", result)
     return result
+
+
+# %% ../nbs/10_pipeline.ipynb #983f2072
+def promote_version(name:str, # registered model name
+                    version, # the version to make champion
+                    force:bool=False, # skip the gate (recorded as forced)
+                    reason:str="", # why, recorded with a forced promotion
+                    params:dict|None=None, # more parameters of the validate pipeline (settings among them also pick the store)
+                   )->dict:
+    "Make `version` of `name` the champion: through the validate pipeline's gate (`PipelineFailed` if refused), or forced."
+    if force:
+        from mlops_nb import registry
+        from mlops_nb.config import use_mlflow
+        use_mlflow(get_settings(**{**{k: v for k, v in (params or {}).items() if k in FIELDS}, "model_name": name}))
+        rec = registry.promote(name, version, f"forced: {reason or 'no reason given'}", action="promote (forced)")
+        return dict(forced=True, record=rec)
+    res = run_pipeline("validate", {**(params or {}), "model_name": name, "candidate": str(version)})
+    return dict(forced=False, result=res)
