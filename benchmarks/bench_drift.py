@@ -121,7 +121,8 @@ def _load(folder):
 def child_ours(folder):
     t = time.perf_counter()
     from mlops_nb.config import Settings
-    from mlops_nb.monitor import reference_stats, compute_drift
+    from mlops_nb.monitor import compute_drift
+    from mlops_nb.reference import reference_stats
     imp = time.perf_counter() - t
     ref_df, cur_df, imp_pd, load = _load(folder)
     base = _reset_peak()
@@ -142,7 +143,8 @@ def child_ours_files(folder):
     t = time.perf_counter()
     import pandas as pd, pyarrow.parquet as pq        # imported as in the other tools' processes
     from mlops_nb.config import Settings
-    from mlops_nb.monitor import reference_stats, compute_drift
+    from mlops_nb.monitor import compute_drift
+    from mlops_nb.reference import reference_stats
     imp = time.perf_counter() - t
     base = _reset_peak()
     t = time.perf_counter(); ref = reference_stats(folder / "reference.parquet"); t1 = time.perf_counter()
@@ -205,7 +207,7 @@ def child_evidently(folder):
 def _stream_reference(seed):
     "A model's reference: 100,000 training rows, its predictions (a threshold rule) and its held-out accuracy."
     import numpy as np
-    from mlops_nb.monitor import reference_stats
+    from mlops_nb.reference import reference_stats
     X = gen_frame(100_000, np.random.default_rng([seed, 7]), False)
     pred = _predict(X)
     return reference_stats(X, predictions=pred, task="classification", metrics={"accuracy": 0.9}), X.columns

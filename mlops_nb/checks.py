@@ -20,7 +20,7 @@ from . import report
 # %% auto #0
 __all__ = ['SCHEMA_VERSION', 'SCHEMA_ARTIFACT', 'infer_schema', 'save_schema', 'load_schema', 'schema_hash', 'Issue',
            'Validation', 'DataValidationError', 'to_pandera', 'within_range', 'validate_batch', 'check_data',
-           'log_schema', 'model_schema', 'schema_for', 'column_stats', 'quality_report']
+           'log_schema', 'logged_schema', 'model_schema', 'schema_for', 'column_stats', 'quality_report']
 
 # %% ../nbs/02_checks.ipynb #07dfaa3b
 SCHEMA_VERSION = 1
@@ -326,15 +326,19 @@ def log_schema(schema:dict)->str:
     mlflow.set_tag("data_schema_hash", h)
     return h
 
+def logged_schema(run_id:str)->dict|None:
+    "The data schema logged by run `run_id` (`schema/schema.yaml`), or None if it logged none."
+    import mlflow
+    try: path = mlflow.artifacts.download_artifacts(run_id=run_id, artifact_path=SCHEMA_ARTIFACT)
+    except Exception: return None   # the run logged no schema (a model from before schemas, or logged by hand)
+    return load_schema(path)
+
 def model_schema(model_name:str, alias:str="champion")->dict|None:
     "The schema logged with `models:/model_name@alias`, or None if there is no such model or it has no schema."
     import mlflow
-    c = mlflow.MlflowClient()
-    try: mv = c.get_model_version_by_alias(model_name, alias)
+    try: mv = mlflow.MlflowClient().get_model_version_by_alias(model_name, alias)
     except mlflow.exceptions.MlflowException: return None
-    try: p = mlflow.artifacts.download_artifacts(run_id=mv.run_id, artifact_path=SCHEMA_ARTIFACT)
-    except Exception: return None
-    return load_schema(p)
+    return logged_schema(mv.run_id)
 
 def schema_for(s, df:pd.DataFrame, task:str="")->tuple[dict, str]:
     "(schema, origin) for training on `df` with settings `s`: `s.schema` if set, else the champion's, else inferred from `df`."

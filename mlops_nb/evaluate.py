@@ -11,12 +11,13 @@ from dataclasses import dataclass, field, asdict
 import numpy as np
 import pandas as pd
 from .config import MlopsError, SettingsError, Settings
-from .train import compute_metrics
+from .train import compute_metrics, GREATER_IS_BETTER
+from . import report
 
 # %% auto #0
-__all__ = ['GREATER_IS_BETTER', 'GateFailed', 'Check', 'Verdict', 'gate_metric', 'parse_thresholds', 'baseline_metrics',
+__all__ = ['LINEAGE_KEYS', 'GateFailed', 'Check', 'Verdict', 'gate_metric', 'parse_thresholds', 'baseline_metrics',
            'slice_columns', 'slice_metrics', 'calibration_error', 'feature_importance', 'evaluate_candidate',
-           'run_gate', 'model_report']
+           'run_gate', 'Judgement', 'judge', 'model_report', 'validation_report', 'record_verdict']
 
 # %% ../nbs/06_evaluate.ipynb #7512c151
 class GateFailed(MlopsError):
@@ -41,8 +42,6 @@ class Verdict:
         return "\n".join(f"  [{'pass' if c.passed else 'FAIL'}] {c.name}: {c.detail}" for c in self.checks)
 
 # %% ../nbs/06_evaluate.ipynb #bb0c1bf0
-GREATER_IS_BETTER = dict(accuracy=True, f1=True, roc_auc=True, r2=True, log_loss=False, rmse=False, mae=False)
-
 def gate_metric(task:str, metrics:dict, setting:str="auto")->str:
     "The metric the gate compares for `task`."
     if setting and setting != "auto":
@@ -125,6 +124,8 @@ def evaluate_candidate(model, X_test, y_test, task:str, s:Settings, slice_cols:l
     if importance_metric: out["importance"] = feature_importance(model, X_test, y_test, importance_metric, s.seed)
     return out
 
+
+# %% ../nbs/06_evaluate.ipynb #adebddf7
 def _better(a, b, metric): return a > b if GREATER_IS_BETTER[metric] else a < b
 
 def _mlflow_thresholds(s:Settings, metrics:dict)->dict:
@@ -137,6 +138,7 @@ def _mlflow_thresholds(s:Settings, metrics:dict)->dict:
             raise SettingsError(f"gate_thresholds: {m} is {'greater' if GREATER_IS_BETTER[m] else 'lower'}-is-better; write {m}{'>=' if GREATER_IS_BETTER[m] else '<='}{val}")
         th[m] = MetricThreshold(threshold=val, greater_is_better=GREATER_IS_BETTER[m])
     return th
+
 
 # %% ../nbs/06_evaluate.ipynb #bb699aa0
 def run_gate(task:str, s:Settings, challenger:dict, champion:dict|None, baseline:dict)->Verdict:
@@ -190,13 +192,27 @@ def run_gate(task:str, s:Settings, challenger:dict, champion:dict|None, baseline
                             f"top feature {top!r} carries {share:.0%} of the importance (limit {s.gate_max_feature_share:.0%})"))
     return Verdict(checks)
 
-# %% ../nbs/06_evaluate.ipynb #890ed24e
-def _png(fig)->str:
-    import base64, io
-    buf = io.BytesIO(); fig.savefig(buf, format="png", dpi=90, bbox_inches="tight")
-    import matplotlib.pyplot as plt; plt.close(fig)
-    return f'<img src="data:image/png;base64,{base64.b64encode(buf.getvalue()).decode()}">'
+# %% ../nbs/06_evaluate.ipynb #3783f292
+@dataclass
+class Judgement:
+    "One run of the gate: the challenger's and champion's evaluations, the baseline's metrics, the gate metric and the verdict."
+    challenger:dict; champion:dict|None; baseline:dict; metric:str; verdict:Verdict
 
+    def metrics(self)->dict[str, float]:
+        "Every measured metric as `challenger.NAME`, `champion.NAME`, `baseline.NAME` (as logged to the validation run)."
+        return ({f"challenger.{k}": v for k, v in self.challenger["metrics"].items()}
+                | ({f"champion.{k}": v for k, v in self.champion["metrics"].items()} if self.champion else {})
+                | {f"baseline.{k}": v for k, v in self.baseline.items()})
+
+def judge(model, champion, X_train, y_train, X_test, y_test, task:str, s:Settings)->Judgement:
+    "The gate on `model` against `champion` (None for a first model) and the baseline fitted on the training rows."
+    cols = slice_columns(X_test, s.gate_slice_columns)
+    baseline = baseline_metrics(X_train, y_train, X_test, y_test, task)
+    ch = evaluate_candidate(model, X_test, y_test, task, s, cols, importance_metric="auto")
+    cp = evaluate_candidate(champion, X_test, y_test, task, s, cols) if champion is not None else None
+    return Judgement(ch, cp, baseline, gate_metric(task, ch["metrics"], s.gate_metric), run_gate(task, s, ch, cp, baseline))
+
+# %% ../nbs/06_evaluate.ipynb #890ed24e
 def _plots(model, X, y, task)->list[str]:
     import matplotlib; matplotlib.use("Agg")
     import matplotlib.pyplot as plt
@@ -204,18 +220,16 @@ def _plots(model, X, y, task)->list[str]:
     out = []
     if task == "classification":
         fig, ax = plt.subplots(figsize=(4, 3.5)); ConfusionMatrixDisplay.from_estimator(model, X, y, ax=ax, colorbar=False)
-        ax.set_title("Confusion matrix"); out.append(_png(fig))
+        ax.set_title("Confusion matrix"); out.append(report.png(fig))
         if hasattr(model, "predict_proba") and len(model.classes_) == 2:
-            fig, ax = plt.subplots(figsize=(4, 3.5)); RocCurveDisplay.from_estimator(model, X, y, ax=ax); ax.set_title("ROC curve"); out.append(_png(fig))
+            fig, ax = plt.subplots(figsize=(4, 3.5)); RocCurveDisplay.from_estimator(model, X, y, ax=ax); ax.set_title("ROC curve"); out.append(report.png(fig))
     else:
         pred = model.predict(X)
         fig, ax = plt.subplots(figsize=(4, 3.5)); ax.scatter(y, pred, s=8, alpha=.6); lim = [min(y.min(), pred.min()), max(y.max(), pred.max())]
-        ax.plot(lim, lim, "k--", lw=1); ax.set(xlabel="actual", ylabel="predicted", title="Predicted against actual"); out.append(_png(fig))
+        ax.plot(lim, lim, "k--", lw=1); ax.set(xlabel="actual", ylabel="predicted", title="Predicted against actual"); out.append(report.png(fig))
         fig, ax = plt.subplots(figsize=(4, 3.5)); ax.scatter(pred, y - pred, s=8, alpha=.6); ax.axhline(0, color="k", lw=1)
-        ax.set(xlabel="predicted", ylabel="residual", title="Residuals"); out.append(_png(fig))
+        ax.set(xlabel="predicted", ylabel="residual", title="Residuals"); out.append(report.png(fig))
     return out
-
-def _table(df:pd.DataFrame)->str: return df.to_html(index=False, float_format=lambda v: f"{v:.4g}", border=0, classes="t")
 
 def model_report(title:str, verdict:Verdict, task:str, model, X_test, y_test, challenger:dict, champion:dict|None,
                  baseline:dict, lineage:dict)->str:
@@ -223,18 +237,37 @@ def model_report(title:str, verdict:Verdict, task:str, model, X_test, y_test, ch
     cols = {"challenger": challenger["metrics"], **({"champion": champion["metrics"]} if champion else {}), "baseline": baseline}
     metrics = pd.DataFrame(cols).rename_axis("metric").reset_index()
     imp = challenger.get("importance")
-    parts = [f"<h1>{html.escape(title)}</h1>",
-             f"<p class='v {'pass' if verdict.passed else 'fail'}'>Verdict: {'PASSED' if verdict.passed else 'FAILED'}</p>",
-             "<ul>" + "".join(f"<li>[{'pass' if c.passed else '<b>FAIL</b>'}] {html.escape(c.name)}: {html.escape(c.detail)}</li>" for c in verdict.checks) + "</ul>",
-             "<h2>Metrics on the held-out rows</h2>", _table(metrics),
+    parts = [report.status(verdict.passed, f"Verdict: {'PASSED' if verdict.passed else 'FAILED'}"),
+             report.items([f"[{'pass' if c.passed else '<b>FAIL</b>'}] {html.escape(c.name)}: {html.escape(c.detail)}" for c in verdict.checks], escape=False),
+             "<h2>Metrics on the held-out rows</h2>", report.table(metrics),
              "<h2>Plots (challenger)</h2>", "".join(_plots(model, X_test, y_test, task))]
-    if len(challenger["slices"]): parts += ["<h2>Slices</h2>", _table(challenger["slices"])]
+    if len(challenger["slices"]): parts += ["<h2>Slices</h2>", report.table(challenger["slices"])]
     if imp is not None:
         parts.append("<h2>Permutation importance (top 10, share)</h2>")
-        parts.append(_table(imp.head(10).rename("share").rename_axis("feature").reset_index()) if imp.sum() > 0 else
+        parts.append(report.table(imp.head(10).rename("share").rename_axis("feature").reset_index()) if imp.sum() > 0 else
                      "<p>Shuffling any one column leaves the predictions unchanged: the model ignores its inputs.</p>")
-    parts += ["<h2>Lineage</h2>", _table(pd.DataFrame(sorted(lineage.items()), columns=["key", "value"]))]
-    style = ("<style>body{font-family:system-ui,sans-serif;max-width:60em;margin:2em auto;color:#222}table.t{border-collapse:collapse}"
-             ".t td,.t th{padding:.2em .8em;border-bottom:1px solid #ddd;text-align:left}.v{font-size:1.3em;font-weight:bold}"
-             ".pass{color:#1a7f37}.fail{color:#cf222e}img{margin:.5em}</style>")
-    return f"<!doctype html><html><head><meta charset='utf-8'><title>{html.escape(title)}</title>{style}</head><body>{''.join(parts)}</body></html>"
+    parts += ["<h2>Lineage</h2>", report.table(pd.DataFrame(sorted(lineage.items()), columns=["key", "value"]))]
+    return report.page(title, parts)
+
+
+# %% ../nbs/06_evaluate.ipynb #f78922ff
+LINEAGE_KEYS = ("data_fingerprint", "git_commit", "git_dirty", "package_version", "notebook", "run_id", "pipeline")
+
+def validation_report(name:str, version:str, j:Judgement, task:str, model, X_test, y_test, run_id:str, fingerprint:str)->str:
+    "The validation report of version `version` of registered model `name`, with its lineage and the validation run's."
+    import mlflow
+    tags = mlflow.MlflowClient().get_model_version(name, version).tags
+    lineage = {k: v for k, v in tags.items() if k in LINEAGE_KEYS} | {"validation run": run_id, "validation data fingerprint": fingerprint}
+    return model_report(f"{name} version {version}: validation", j.verdict, task, model, X_test, y_test,
+                        j.challenger, j.champion, j.baseline, lineage)
+
+def record_verdict(name:str, version:str, j:Judgement, run_id:str, fingerprint:str)->dict[str, str]:
+    "Log `j`'s verdict to the active run (`verdict.json`) and tag version `version` of `name` with it; returns the tags."
+    import mlflow
+    v = j.verdict
+    mlflow.log_dict(v.to_dict(), "verdict.json")
+    tags = dict(verdict="passed" if v.passed else "failed", verdict_reasons="; ".join(v.reasons)[:4000] or "all checks passed",
+                validated_by_run=run_id, validation_data_fingerprint=fingerprint, gate_metric=j.metric)
+    c = mlflow.MlflowClient()
+    for k, t in tags.items(): c.set_model_version_tag(name, version, k, t)
+    return tags

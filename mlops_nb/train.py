@@ -12,13 +12,15 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 from .config import MlopsError, SettingsError
-from .data import DataError
+from dataclasses import dataclass, field
+from .data import DataError, load_data, fingerprint, split_data, redact_url, is_sql_url
 from .features import build_preprocessor, prepare_frame
 
 # %% auto #0
-__all__ = ['TASKS', 'ESTIMATORS', 'DEFAULT_ESTIMATOR', 'TRUSTED_MODULES', 'TRUSTED_FUNCTIONS', 'infer_task', 'make_estimator',
-           'features_target', 'build_model', 'compute_metrics', 'code_version', 'model_requirements', 'trusted_types',
-           'log_model']
+__all__ = ['TASKS', 'ESTIMATORS', 'DEFAULT_ESTIMATOR', 'GREATER_IS_BETTER', 'TRUSTED_MODULES', 'TRUSTED_FUNCTIONS', 'infer_task',
+           'make_estimator', 'features_target', 'build_model', 'compute_metrics', 'code_version', 'model_requirements',
+           'trusted_types', 'log_model', 'TrainingData', 'load_training_data', 'training_data', 'held_out',
+           'fit_and_evaluate', 'log_challenger']
 
 # %% ../nbs/04_train.ipynb #457a5423
 TASKS = ("classification", "regression")
@@ -98,6 +100,8 @@ def build_model(X:pd.DataFrame, estimator)->"Pipeline":
     return Pipeline([("preprocess", build_preprocessor(X)), ("model", estimator)])
 
 # %% ../nbs/04_train.ipynb #7fe87aef
+GREATER_IS_BETTER = dict(accuracy=True, f1=True, roc_auc=True, r2=True, log_loss=False, rmse=False, mae=False)
+
 def compute_metrics(model, X:pd.DataFrame, y:pd.Series, task:str)->dict[str, float]:
     "Metrics of fitted `model` on (X, y) for `task`."
     from sklearn import metrics as M
@@ -163,12 +167,12 @@ def trusted_types(model)->list[str]:
 
 # %% ../nbs/04_train.ipynb #870cc80a
 def log_model(model, X:pd.DataFrame, model_name:str, tags:dict|None=None,
-              reference:dict|None=None, # reference statistics for monitoring (`monitor.reference_stats`)
+              reference:dict|None=None, # reference statistics for monitoring (`reference.reference_stats`)
              )->dict:
     "Log `model` (and its `reference` statistics) to the active MLflow run and register it as a new version of `model_name`."
     import mlflow
     if reference is not None:
-        from mlops_nb.monitor import log_reference, REFERENCE_ARTIFACT
+        from mlops_nb.reference import log_reference, REFERENCE_ARTIFACT
         log_reference(reference); tags = {**(tags or {}), "reference_stats": REFERENCE_ARTIFACT}
     from mlflow.models import infer_signature
     example = X.head(5)
@@ -178,3 +182,78 @@ def log_model(model, X:pd.DataFrame, model_name:str, tags:dict|None=None,
     tags = {k: str(v) for k, v in (tags or {}).items()}
     mv = mlflow.register_model(info.model_uri, model_name, tags=tags)
     return dict(model_uri=info.model_uri, model_version=str(mv.version), model_id=info.model_id)
+
+# %% ../nbs/04_train.ipynb #28d1c5ac
+@dataclass
+class TrainingData:
+    "The checked data of a training run, its task and fingerprint, and where its quality report is."
+    df:pd.DataFrame; task:str; fingerprint:str; report:Path; schema:dict = field(repr=False, default_factory=dict)
+
+def load_training_data(s)->tuple[pd.DataFrame, str, str]:
+    "(data, task, fingerprint) of settings `s`: `s.data` loaded, its target checked, the task inferred unless `s.task` says."
+    df = load_data(s.data, s.query)
+    _, y = features_target(df, s.target)
+    return df, infer_task(y, s.task), fingerprint(df)
+
+def _log_input(df:pd.DataFrame, s, fp:str):
+    import mlflow
+    # MLflow has no dataset source for SQL URLs: the run's data_source tag names the (redacted) URL
+    mlflow.log_input(mlflow.data.from_pandas(df, source=None if is_sql_url(s.data) else redact_url(s.data), targets=s.target, digest=fp,
+                                             name=s.data.replace("\\", "/").rsplit("/", 1)[-1] if "://" not in s.data else "query"),
+                     context="training")
+
+def training_data(s, # settings: data, query, target, task, schema, model_name, workspace
+                  tag, # records lineage tags, e.g. `PipelineRun.tag` (keyword arguments)
+                 )->TrainingData:
+    "Load, fingerprint and log `s.data` as the active run's input, then check it against its schema (quality report logged to `data/`)."
+    import mlflow, tempfile
+    from mlops_nb.checks import schema_for, check_data, infer_schema, log_schema, save_schema
+    df, task, fp = load_training_data(s)
+    tag(data_fingerprint=fp, data_source=redact_url(s.data), data_rows=len(df), task=task)
+    _log_input(df, s, fp)
+    print(f"{len(df)} rows, {df.shape[1] - 1} features, target {s.target!r} ({task}), fingerprint {fp}")
+    schema, origin = schema_for(s, df, task)
+    print(f"schema: {origin}")
+    report = Path(tempfile.mkdtemp())/"quality.html"
+    try: checked = check_data(df, schema, redact_url(s.data), min_rows=10, target_required=True, report=report)
+    finally:
+        if report.exists(): mlflow.log_artifact(str(report), "data")
+    df = checked.data
+    trained = schema if s.schema else infer_schema(df, s.target, task)
+    tag(data_schema_hash=log_schema(trained))
+    save_schema(trained, s.workspace_path/"schemas"/f"{s.model_name}.yaml")
+    return TrainingData(df, task, fp, report, trained)
+
+# %% ../nbs/04_train.ipynb #5ce3160f
+def held_out(df:pd.DataFrame, s, # settings: target, test_size, seed, time_column
+             task:str)->tuple[pd.DataFrame, pd.Series, pd.DataFrame, pd.Series]:
+    "(X_train, y_train, X_test, y_test) of `df`: `s.test_size` held out (stratified for classification, the latest rows when `s.time_column` is set)."
+    train_df, test_df = split_data(df, s.target, s.test_size, s.seed, s.time_column, stratify=task == "classification")
+    return (*features_target(train_df, s.target), *features_target(test_df, s.target))
+
+# %% ../nbs/04_train.ipynb #5356c761
+def fit_and_evaluate(X_train:pd.DataFrame, y_train:pd.Series, X_test:pd.DataFrame, y_test:pd.Series, task:str,
+                     estimator:str, seed:int=42, params:dict|None=None, # as for `make_estimator`
+                    )->tuple["Pipeline", dict[str, float]]:
+    "(fitted model, held-out metrics); both logged to the active MLflow run."
+    import mlflow
+    model = build_model(X_train, make_estimator(estimator, task, seed, params)).fit(X_train, y_train)
+    metrics = compute_metrics(model, X_test, y_test, task)
+    est = model.steps[-1][1]
+    mlflow.log_params({"task": task, "estimator_class": f"{type(est).__module__}.{type(est).__name__}",
+                       "train_rows": len(X_train), "test_rows": len(X_test),
+                       **{f"model.{k}": v for k, v in est.get_params().items()}})
+    mlflow.log_metrics(metrics)
+    return model, metrics
+
+# %% ../nbs/04_train.ipynb #8a3a746f
+def log_challenger(model, X_train:pd.DataFrame, X_test:pd.DataFrame, metrics:dict, task:str,
+                   s, # settings: model_name, target
+                   tags:dict|None=None, # lineage tags of the model version
+                  )->dict:
+    "Log and register `model` as a new version of `s.model_name` and make it the challenger: `log_model`'s dict and the `aliases`."
+    from mlops_nb.reference import reference_stats
+    from mlops_nb.registry import register_candidate
+    reference = reference_stats(X_train, model.predict(X_test), task, metrics, s.target)
+    mv = log_model(model, X_train, s.model_name, tags=tags, reference=reference)
+    return {**mv, "aliases": register_candidate(s.model_name, mv["model_version"])}

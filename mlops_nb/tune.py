@@ -7,13 +7,14 @@ Docs: https://github.com/mlops-nb/mlops_nb/tune.html.md"""
 # %% ../nbs/05_tune.ipynb #9e6a2226
 from __future__ import annotations
 import json, math, time
+from dataclasses import dataclass
 from pathlib import Path
 from .config import MlopsError, SettingsError
 
 # %% auto #0
-__all__ = ['SEARCH_SPACES', 'MINIMIZE', 'check_space', 'search_space', 'suggest', 'check_tuning', 'storage_url',
-           'check_heartbeat', 'open_storage', 'tune_metric', 'sampler_seed', 'open_study', 'cv_splits',
-           'make_objective', 'optimize', 'trials_table', 'study_summary', 'log_study']
+__all__ = ['SEARCH_SPACES', 'check_space', 'search_space', 'suggest', 'check_tuning', 'storage_url', 'check_heartbeat',
+           'open_storage', 'tune_metric', 'sampler_seed', 'open_study', 'StudyPlan', 'plan_study', 'cv_splits',
+           'make_objective', 'optimize', 'trials_table', 'study_summary', 'log_study', 'run_study']
 
 # %% ../nbs/05_tune.ipynb #23f256a5
 _HGB = {"learning_rate": {"type": "float", "low": 0.01, "high": 0.3, "log": True},
@@ -113,6 +114,14 @@ def storage_url(s, # settings (for the workspace)
     "The storage of the studies: `storage` if given, else the journal file `WORKSPACE/optuna.journal`."
     return str(storage) if storage else str(s.workspace_path/"optuna.journal")
 
+def check_heartbeat(heartbeat)->int:
+    "`heartbeat` (seconds between a running trial's heartbeats; 0 or None: off) checked."
+    if heartbeat is None: return 0
+    if isinstance(heartbeat, bool) or not isinstance(heartbeat, (int, float)) or heartbeat != int(heartbeat) or heartbeat < 0:
+        raise SettingsError(f"parameter heartbeat must be a whole number of seconds >= 0 (0 = off), got {heartbeat!r}")
+    return int(heartbeat)
+
+# %% ../nbs/05_tune.ipynb #0ffa595a
 def _is_url(u:str)->bool: return "://" in u
 
 def _hide(msg:str, url:str)->str:
@@ -123,13 +132,6 @@ def _hide(msg:str, url:str)->str:
     except Exception: pw = None
     msg = msg.replace(url, redact_url(url))
     return msg.replace(pw, "***") if pw else msg
-
-def check_heartbeat(heartbeat)->int:
-    "`heartbeat` (seconds between a running trial's heartbeats; 0 or None: off) checked."
-    if heartbeat is None: return 0
-    if isinstance(heartbeat, bool) or not isinstance(heartbeat, (int, float)) or heartbeat != int(heartbeat) or heartbeat < 0:
-        raise SettingsError(f"parameter heartbeat must be a whole number of seconds >= 0 (0 = off), got {heartbeat!r}")
-    return int(heartbeat)
 
 def open_storage(url:str, # from `storage_url`
                  timeout:float=5, # seconds to wait for a database connection
@@ -173,14 +175,13 @@ def open_storage(url:str, # from `storage_url`
                 if attempt == 3: raise
                 time.sleep(0.2*(attempt + 1))
 
-
 # %% ../nbs/05_tune.ipynb #ecbc0fd7
-MINIMIZE = ("rmse", "mae", "log_loss")
-
 def tune_metric(task:str, estimator=None)->tuple[str, str]:
     "(metric, direction) the study optimizes for `task` (and the unfitted `estimator`, which may lack probabilities)."
-    if task == "regression": return "rmse", "minimize"
-    return ("roc_auc" if estimator is None or hasattr(estimator, "predict_proba") else "accuracy"), "maximize"
+    from mlops_nb.train import GREATER_IS_BETTER
+    if task == "regression": metric = "rmse"
+    else: metric = "roc_auc" if estimator is None or hasattr(estimator, "predict_proba") else "accuracy"
+    return metric, "maximize" if GREATER_IS_BETTER[metric] else "minimize"
 
 def sampler_seed(seed:int, n_trials:int=0, shared:bool=False)->int:
     "The sampler's seed: `seed` moved on by the `n_trials` the study already holds; on a `shared` storage also by host and process."
@@ -210,6 +211,21 @@ def open_study(storage, # from `open_storage`
     pruner = optuna.pruners.MedianPruner(n_startup_trials=5, n_warmup_steps=1)
     return optuna.create_study(storage=storage, study_name=study_name, direction=direction, load_if_exists=True,
                                sampler=sampler, pruner=pruner)
+
+# %% ../nbs/05_tune.ipynb #4fe9c510
+@dataclass
+class StudyPlan:
+    "The checked tuning parameters of a run, with its opened storage."
+    n_trials:int; timeout:float|None; study_name:str; url:str; storage:object
+
+def plan_study(s, # settings: estimator, task, model_name, workspace
+               n_trials:int, timeout:float=0, space=None, # the `search_space` parameter
+               storage:str|None=None, study_name:str|None=None, heartbeat:int|None=60)->StudyPlan:
+    "The tuning parameters checked, before any data is read: trial count, search space, estimator, and a reachable storage."
+    n_trials, timeout = check_tuning(n_trials, timeout)
+    search_space(s.estimator, None if s.task in ("", "auto") else s.task, space)
+    url = storage_url(s, storage)
+    return StudyPlan(n_trials, timeout, study_name or f"{s.model_name}-{s.estimator}", url, open_storage(url, heartbeat=heartbeat))
 
 # %% ../nbs/05_tune.ipynb #25bc26ff
 def cv_splits(X, y, task:str, n_splits:int=3, seed:int=42, time_ordered:bool=False)->list:
@@ -306,3 +322,21 @@ def log_study(study, metric:str="", storage:str="", plots:bool=True)->dict:
         with tempfile.TemporaryDirectory() as d:
             for p in _plots(study, Path(d)): mlflow.log_artifact(str(p), "optuna")
     return summ
+
+# %% ../nbs/05_tune.ipynb #41b1f488
+def run_study(plan:StudyPlan, # from `plan_study`
+              X_train, y_train, # the training rows (in time order when `s.time_column` is set)
+              task:str, s, # settings: estimator, seed, time_column
+              space=None, # the `search_space` parameter
+              progress:bool=True)->dict:
+    "Run the study of `plan` on the training rows and record it in the active MLflow run (`log_study`); its summary and `added`."
+    from mlops_nb.data import redact_url
+    from mlops_nb.train import make_estimator
+    sp = search_space(s.estimator, task, space)
+    metric, direction = tune_metric(task, make_estimator(s.estimator, task, s.seed))
+    study = open_study(plan.storage, plan.study_name, direction, s.seed, redact_url(plan.url))
+    before = len(study.trials)
+    objective = make_objective(X_train, y_train, task, s.estimator, sp, metric, s.seed, time_ordered=bool(s.time_column))
+    optimize(study, objective, plan.n_trials, plan.timeout, progress=progress)
+    summary = log_study(study, metric, plan.url)
+    return {**summary, "added": summary["n_trials"] - before}
