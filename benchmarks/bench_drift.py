@@ -260,7 +260,7 @@ def child_readlog(rows, seed=SEED):
     import numpy as np
     from mlops_nb.config import Settings
     from mlops_nb.monitor import monitor, read_log
-    from mlops_nb.serve import PredictionLog
+    from mlops_nb.predlog import PredictionLog
     db = CACHE / f"drift_log_{rows}.db"
     for f in CACHE.glob(db.name + "*"): f.unlink()
     url = f"sqlite:///{db}"

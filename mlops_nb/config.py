@@ -78,6 +78,14 @@ class Settings:
         return self.tracking_uri or f"sqlite:///{self.workspace_path/'mlflow.db'}"
 
     @property
+    def prediction_db(self)->Path: return self.workspace_path/"predictions.db"
+
+    @property
+    def prediction_url(self)->str:
+        "The prediction log's SQLAlchemy URL: `prediction_store`, else SQLite in the workspace."
+        return self.prediction_store or f"sqlite:///{self.prediction_db}"
+
+    @property
     def experiment_name(self)->str: return self.experiment or self.model_name
 
 # %% ../nbs/00_config.ipynb #f261d867

@@ -171,7 +171,7 @@ def _latest_monitor(s:Settings, state:dict, champ:Champion, now:datetime, out)->
     if champ.version is None or not ({"performance", "drift"} & set(enabled_triggers(s))): return None
     last = _parse_time(state.get("last_monitor"))
     due = bool(s.monitor_every) and (last is None or now - last >= parse_span(s.monitor_every, "monitor_every"))
-    has_log = bool(s.prediction_store) or (s.workspace_path/"predictions.db").exists()
+    has_log = bool(s.prediction_store) or s.prediction_db.exists()
     if due and has_log:
         from mlops_nb.pipeline import run_pipeline, PipelineFailed
         out(f"monitoring version {champ.version} (last monitored: {last or 'never'}) ...")

@@ -6,119 +6,26 @@ Docs: https://github.com/mlops-nb/mlops_nb/monitor.html.md"""
 
 # %% ../nbs/09_monitor.ipynb #3b422017
 from __future__ import annotations
-import html, json, math, re
+import math
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
+from datetime import datetime
 from pathlib import Path
 import numpy as np
 import pandas as pd
-from .config import MlopsError, Settings, SettingsError, parse_span
-from .data import PARQUET_SUFFIXES
+from fastcore.basics import patch
+from . import report
+from .config import Settings, SettingsError, parse_span, now as utc_now   # `now` is a parameter below
+from .reference import OTHER, MISSING, MonitorError, parquet_file, parquet_columns
+from .train import GREATER_IS_BETTER
+# importable from here as before they moved
+from .reference import GRID, MAX_CATEGORIES, REFERENCE_ARTIFACT, sketch, reference_stats, log_reference, load_reference
+from .predlog import read_log
 
 # %% auto #0
-__all__ = ['GRID', 'MAX_CATEGORIES', 'OTHER', 'MISSING', 'REFERENCE_ARTIFACT', 'EPS', 'HIGHER_IS_BETTER', 'MonitorError',
-           'sketch', 'reference_stats', 'log_reference', 'load_reference', 'psi', 'parse_feature_thresholds',
-           'FeatureDrift', 'DriftAccumulator', 'DriftResult', 'compute_drift', 'monitor_metric', 'PerfAccumulator',
-           'degradation', 'parse_window', 'parse_since', 'read_log', 'window_labels', 'Window', 'MonitorResult',
-           'monitor', 'plot_feature', 'monitor_report']
-
-# %% ../nbs/09_monitor.ipynb #51bb633b
-class MonitorError(MlopsError):
-    "Monitoring cannot run as asked: the message names the column, window or model."
-
-GRID = 100             # quantile steps of a numeric column's sketch
-MAX_CATEGORIES = 200   # most frequent values kept per categorical column
-OTHER, MISSING = "(other)", "(missing)"
-REFERENCE_ARTIFACT = "monitoring/reference.json"
-
-def _is_numeric(s:pd.Series)->bool:
-    return pd.api.types.is_numeric_dtype(s.dtype) and not pd.api.types.is_bool_dtype(s.dtype)
-
-def _grid_counts(v:np.ndarray, grid:np.ndarray)->np.ndarray:
-    "Counts of `v` per grid cell: cell k holds values with exactly k grid points below them, so cumsum[j] = #(v <= grid[j])."
-    s = np.sort(v)   # one SIMD sort and len(grid) binary searches: ~4x faster than len(v) binary searches into the grid
-    return np.diff(np.searchsorted(s, grid, side="right"), prepend=0, append=len(s))
-
-def _sorted_quantiles(s:np.ndarray, q:np.ndarray)->np.ndarray:
-    "np.quantile(s, q) (linear) of an already sorted `s`, without partitioning it again."
-    pos = q * (len(s) - 1); lo = np.floor(pos).astype(np.intp); hi = np.minimum(lo + 1, len(s) - 1)
-    return s[lo] + (s[hi] - s[lo]) * (pos - lo)
-
-def _numeric_sketch(s:pd.Series)->dict:
-    x = pd.to_numeric(s, errors="coerce").to_numpy(dtype=float, na_value=np.nan)
-    v = np.sort(x[~np.isnan(x)])
-    out = dict(kind="numeric", n=int(len(x)), missing=float(1 - len(v) / len(x)) if len(x) else 0.0)
-    if not len(v): return out | dict(grid=[], cdf=[])
-    grid = np.unique(_sorted_quantiles(v, np.linspace(0, 1, GRID + 1)))
-    cdf = np.searchsorted(v, grid, side="right") / len(v)
-    return out | dict(grid=grid.tolist(), cdf=cdf.tolist(), mean=float(v.mean()), std=float(v.std()), min=float(v[0]), max=float(v[-1]))
-
-def _categorical_sketch(s:pd.Series)->dict:
-    n = len(s); vc = s.dropna().astype(str).value_counts()
-    top = vc.head(MAX_CATEGORIES)
-    shares = {str(k): float(c / n) for k, c in top.items()}
-    other = float(vc.iloc[MAX_CATEGORIES:].sum() / n) if len(vc) > MAX_CATEGORIES else 0.0
-    return dict(kind="categorical", n=int(n), missing=float(s.isna().mean()) if n else 0.0, shares=shares, other=other)
-
-def sketch(s:pd.Series)->dict:
-    "The reference sketch of one column: a quantile grid with its CDF (numeric) or value shares (categorical)."
-    return _numeric_sketch(s) if _is_numeric(s) else _categorical_sketch(s)
-
-# %% ../nbs/09_monitor.ipynb #1cc588ed
-def _parquet_file(source):
-    "A `pyarrow.parquet.ParquetFile` when `source` is the path of a Parquet file, else None."
-    if not isinstance(source, (str, Path)) or Path(source).suffix.lower() not in PARQUET_SUFFIXES: return None
-    import pyarrow.parquet as pq
-    if not Path(source).is_file(): raise MonitorError(f"no Parquet file {str(source)!r}")
-    try: return pq.ParquetFile(source)
-    except Exception as e: raise MonitorError(f"{str(source)!r} is not a readable Parquet file: {e}") from None
-
-def _columns(source, pf, names=None):
-    "(name, Series) per column of `source`: a DataFrame, or the Parquet file `pf` read one column at a time (memory for one column)."
-    if pf is None:
-        for c in (names if names is not None else source.columns): yield str(c), source[c]
-        return
-    for c in (names if names is not None else pf.schema_arrow.names):
-        yield str(c), pf.read(columns=[c]).column(0).to_pandas()
-
-def reference_stats(X:pd.DataFrame|str|Path,   # the training features, raw as the service receives them; or a Parquet file
-                    predictions=None,          # the model's predictions on (a sample of) them
-                    task:str="",               # classification or regression
-                    metrics:dict|None=None,    # the held-out metrics: the performance baseline
-                    target:str="")->dict:      # the label's column (left out when `X` is a file)
-    "Reference statistics of a model's training data: what monitoring compares later windows with."
-    pf = _parquet_file(X)
-    names = [c for c in pf.schema_arrow.names if c != target] if pf is not None else None
-    features, times = {}, []
-    for c, s in _columns(X, pf, names):   # date-times move with the calendar: not drift (their parts reach the model)
-        if pd.api.types.is_datetime64_any_dtype(s.dtype): times.append(c)
-        else: features[c] = sketch(s)
-    return dict(version=1, created=datetime.now(timezone.utc).isoformat(timespec="seconds"), rows=int(pf.metadata.num_rows) if pf is not None else len(X),
-                task=task, target=target, metrics={k: float(v) for k, v in (metrics or {}).items()},
-                features=features, datetimes=times,
-                prediction=None if predictions is None else sketch(pd.Series(np.asarray(predictions))))
-
-def log_reference(ref:dict)->None:
-    "Log `ref` to the active MLflow run (the model's run) as `monitoring/reference.json`."
-    import mlflow
-    mlflow.log_dict(ref, REFERENCE_ARTIFACT)
-
-def load_reference(model_uri:str)->dict:
-    "The reference statistics logged with the model at `model_uri` (models:/NAME@ALIAS or models:/NAME/VERSION)."
-    import mlflow
-    from mlflow.exceptions import MlflowException
-    m = re.fullmatch(r"models:/([^@/]+)(?:@(.+)|/(\d+))", model_uri)
-    if not m: raise MonitorError(f"model URI {model_uri!r}: use models:/NAME@ALIAS or models:/NAME/VERSION")
-    name, alias, version = m.groups()
-    c = mlflow.MlflowClient()
-    try: mv = c.get_model_version_by_alias(name, alias) if alias else c.get_model_version(name, version)
-    except MlflowException: raise MonitorError(f"no model {model_uri} in the registry at {mlflow.get_registry_uri()}") from None
-    try: path = mlflow.artifacts.download_artifacts(run_id=mv.run_id, artifact_path=REFERENCE_ARTIFACT)
-    except Exception:
-        raise MonitorError(f"{name} version {mv.version} was logged without reference statistics ({REFERENCE_ARTIFACT} in run "
-                           f"{mv.run_id}): retrain it with this version of mlops_nb, or monitor another version") from None
-    ref = json.loads(Path(path).read_text())
-    return ref | dict(model_name=name, model_version=str(mv.version))
+__all__ = ['EPS', 'psi', 'parse_feature_thresholds', 'FeatureDrift', 'DriftResult', 'DriftAccumulator', 'compute_drift',
+           'monitor_metric', 'PerfAccumulator', 'degradation', 'parse_window', 'parse_since', 'window_labels', 'Window',
+           'MonitorResult', 'monitor', 'plot_feature', 'monitor_report', 'current_data', 'log_verdict', 'save_report',
+           'verdict_line']
 
 # %% ../nbs/09_monitor.ipynb #374364fa
 EPS = 1e-4
@@ -129,7 +36,7 @@ def psi(ref:np.ndarray, cur:np.ndarray)->float:
     return float(np.sum((c - r) * np.log(c / r)))
 
 def _ks_pvalue(d:float, n:int, m:int)->float:
-    "Asymptotic two-sample KS p-value (scipy.special, not scipy.stats: 0.3 s to import instead of 1.4 s)."
+    "Asymptotic two-sample KS p-value (scipy.special, not scipy.stats: far lighter to import)."
     from scipy.special import kolmogorov   # == scipy.stats.kstwobign.sf
     if n == 0 or m == 0: return 1.0
     return float(kolmogorov(d * math.sqrt(n * m / (n + m))))
@@ -145,7 +52,7 @@ def _chi2_pvalue(ref_shares:np.ndarray, counts:np.ndarray, n_ref:int=0)->float:
     if n_ref: stat *= n_ref / (n_ref + n)
     return float(chdtrc(len(c) - 1, stat))
 
-# %% ../nbs/09_monitor.ipynb #c8bf34d9
+# %% ../nbs/09_monitor.ipynb #47f7f21f
 def parse_feature_thresholds(text:str)->dict[str, float]:
     "`drift_features` as {feature: PSI threshold}: 'age=0.3, income=0.25'."
     out = {}
@@ -157,107 +64,13 @@ def parse_feature_thresholds(text:str)->dict[str, float]:
             raise SettingsError(f"drift_features: {part!r} is not FEATURE=PSI_THRESHOLD (e.g. 'age=0.3, income=0.25')")
     return out
 
+# %% ../nbs/09_monitor.ipynb #e589c8bb
 @dataclass
 class FeatureDrift:
     "The drift of one feature in one window."
     feature:str; kind:str; psi:float; statistic:float; p_value:float; missing_ref:float; missing_cur:float
     unseen:float; threshold:float; drifted:bool
     bins:list = field(default_factory=list); ref:list = field(default_factory=list); cur:list = field(default_factory=list)
-
-class DriftAccumulator:
-    "Counts of one window on the reference sketch, added chunk by chunk."
-    def __init__(self, reference:dict):
-        self.ref, self.rows = reference, 0
-        self.counts = {c: None for c in reference["features"]}
-        self.pred = None
-        self.missing = dict.fromkeys(reference["features"], 0)
-
-    def _add(self, key, sk, s:pd.Series):
-        if sk["kind"] == "numeric":
-            x = pd.to_numeric(s, errors="coerce").to_numpy(dtype=float, na_value=np.nan)
-            ok = ~np.isnan(x)
-            grid = np.asarray(sk["grid"], dtype=float)
-            c = _grid_counts(x[ok], grid) if len(grid) else np.zeros(1, dtype=np.int64)
-            return c, int((~ok).sum())
-        vc = s.dropna().astype(str).value_counts()
-        return vc, int(s.isna().sum())
-
-    @staticmethod
-    def _merge(old, new):
-        if old is None: return new
-        if isinstance(new, pd.Series): return old.add(new, fill_value=0)
-        return old + new
-
-    def check_columns(self, columns)->None:
-        missing = [c for c in self.ref["features"] if c not in set(columns)]
-        if missing:
-            raise MonitorError(f"the current data has no column {', '.join(map(repr, missing))}: the model was trained with "
-                               f"{', '.join(self.ref['features'])}")
-
-    def add_column(self, name:str, s:pd.Series)->None:
-        "Add one feature's values (the caller counts the rows): how a Parquet file is read, one column at a time."
-        cnt, miss = self._add(name, self.ref["features"][name], s)
-        self.counts[name] = self._merge(self.counts[name], cnt); self.missing[name] += miss
-
-    def add_predictions(self, predictions)->None:
-        if predictions is None or not self.ref.get("prediction"): return
-        p = predictions.reset_index(drop=True) if isinstance(predictions, pd.Series) else pd.Series(np.asarray(predictions))
-        cnt, miss = self._add("prediction", self.ref["prediction"], p)
-        self.pred = (self._merge(self.pred[0] if self.pred else None, cnt), (self.pred[1] if self.pred else 0) + miss)
-
-    def update(self, df:pd.DataFrame, predictions=None)->DriftAccumulator:
-        "Add the rows of `df` (the raw features; extra columns are ignored) and their `predictions`."
-        self.check_columns(df.columns)
-        for c in self.ref["features"]: self.add_column(c, df[c])
-        self.add_predictions(predictions)
-        self.rows += len(df)
-        return self
-
-    def _judge(self, name, sk, counts, missing, n, s:Settings, psi_limits)->FeatureDrift:
-        limit = psi_limits.get(name, s.drift_psi)
-        if counts is None and sk["kind"] == "numeric": counts = np.zeros(len(sk.get("grid", [])) + 1, dtype=np.int64)
-        m_ref = sk.get("missing", 0.0); m_cur = missing / n if n else 0.0
-        nr = max(int(round(sk.get("n", 0) * (1 - m_ref))), 1)   # the reference's non-missing rows
-        if sk["kind"] == "numeric":
-            grid, cdf = np.asarray(sk["grid"]), np.asarray(sk["cdf"])
-            ok = int(counts.sum())
-            ccdf = np.cumsum(counts)[:-1] / ok if ok and len(grid) else np.zeros(len(grid))
-            stat = float(np.max(np.abs(ccdf - cdf))) if ok and len(grid) else 0.0
-            # ten bins at the reference's deciles, plus a bin for missing values
-            idx = np.unique(np.round(np.linspace(0, len(grid) - 1, 11)).astype(int))[1:-1] if len(grid) > 2 else np.array([], int)
-            F_r = np.concatenate([[0.0], cdf[idx], [1.0]]); F_c = np.concatenate([[0.0], ccdf[idx], [1.0 if ok else 0.0]])
-            ref_sh = np.append(np.diff(F_r) * (1 - m_ref), m_ref); cur_sh = np.append(np.diff(F_c) * (1 - m_cur), m_cur)
-            edges = [f"{grid[i]:.4g}" for i in idx]
-            bins = ([f"<= {edges[0]}"] + [f"{a} – {b}" for a, b in zip(edges, edges[1:])] + [f"> {edges[-1]}"] if edges else ["all"]) + [MISSING]
-            unseen = 0.0
-            # KS sees the values; a chi-square test on the bins also sees a change in the missing share
-            p = min(_ks_pvalue(stat, nr, ok), _chi2_pvalue(ref_sh, cur_sh * n, sk.get("n", 0)))
-        else:
-            shares = sk["shares"]; cats = list(shares)
-            cur_counts = counts.reindex(cats, fill_value=0).to_numpy(dtype=float) if counts is not None else np.zeros(len(cats))
-            extra = float(counts.drop(cats, errors="ignore").sum()) if counts is not None else 0.0
-            n_ok = cur_counts.sum() + extra
-            # values the reference never had: "(other)" when the reference kept only its top values, else unseen
-            ref_sh = np.array([*shares.values(), sk.get("other", 0.0), m_ref])
-            cur_sh = np.append(cur_counts, [extra, missing]) / n if n else np.zeros(len(cats) + 2)
-            bins = [*cats, OTHER, MISSING]
-            stat = float(0.5 * np.abs(ref_sh - cur_sh).sum())
-            p = _chi2_pvalue(ref_sh, cur_sh * n, sk.get("n", 0))
-            unseen = extra / n if n and sk.get("other", 0.0) == 0 else 0.0
-        value = psi(ref_sh, cur_sh) if n else 0.0
-        drifted = bool(n) and p < s.drift_alpha and (value >= limit or stat >= s.drift_stat)
-        return FeatureDrift(name, sk["kind"], value, stat, p, m_ref, m_cur, unseen, limit, drifted,
-                            bins, ref_sh.tolist(), cur_sh.tolist())
-
-    def result(self, s:Settings|None=None)->"DriftResult":
-        "Judge the counts so far with the drift settings of `s`."
-        s = s or Settings()
-        limits = parse_feature_thresholds(s.drift_features)
-        feats = [self._judge(c, sk, self.counts[c], self.missing[c], self.rows, s, limits) for c, sk in self.ref["features"].items()]
-        pred = None
-        if self.pred is not None:
-            pred = self._judge("prediction", self.ref["prediction"], self.pred[0], self.pred[1], self.rows, s, {})
-        return DriftResult(self.rows, feats, pred, s.drift_share)
 
 # %% ../nbs/09_monitor.ipynb #c7bf7111
 @dataclass
@@ -292,22 +105,130 @@ class DriftResult:
         return dict(rows=self.rows, detected=self.detected, share=self.share, drifted=self.drifted,
                     prediction_drift=self.prediction_drift, share_limit=self.share_limit)
 
+# %% ../nbs/09_monitor.ipynb #1da36ab6
+def _grid_counts(v:np.ndarray, grid:np.ndarray)->np.ndarray:
+    "Counts of `v` per grid cell: cell k holds values with exactly k grid points below them, so cumsum[j] = #(v <= grid[j])."
+    s = np.sort(v)   # one SIMD sort and len(grid) binary searches: faster than len(v) binary searches into the grid
+    return np.diff(np.searchsorted(s, grid, side="right"), prepend=0, append=len(s))
+
+class DriftAccumulator:
+    "Counts of one window on the reference sketch, added chunk by chunk."
+    def __init__(self, reference:dict):
+        self.ref, self.rows = reference, 0
+        self.counts = {c: None for c in reference["features"]}
+        self.pred = None
+        self.missing = dict.fromkeys(reference["features"], 0)
+
+    def _add(self, key, sk, s:pd.Series):
+        if sk["kind"] == "numeric":
+            x = pd.to_numeric(s, errors="coerce").to_numpy(dtype=float, na_value=np.nan)
+            ok = ~np.isnan(x)
+            grid = np.asarray(sk["grid"], dtype=float)
+            c = _grid_counts(x[ok], grid) if len(grid) else np.zeros(1, dtype=np.int64)
+            return c, int((~ok).sum())
+        vc = s.dropna().astype(str).value_counts()
+        return vc, int(s.isna().sum())
+
+    @staticmethod
+    def _merge(old, new):
+        if old is None: return new
+        if isinstance(new, pd.Series): return old.add(new, fill_value=0)
+        return old + new
+
+    def check_columns(self, columns)->None:
+        missing = [c for c in self.ref["features"] if c not in set(columns)]
+        if missing:
+            raise MonitorError(f"the current data has no column {', '.join(map(repr, missing))}: the model was trained with "
+                               f"{', '.join(self.ref['features'])}")
+
+# %% ../nbs/09_monitor.ipynb #09773b3d
+@patch
+def add_column(self:DriftAccumulator, name:str, s:pd.Series)->None:
+    "Add one feature's values (the caller counts the rows): how a Parquet file is read, one column at a time."
+    cnt, miss = self._add(name, self.ref["features"][name], s)
+    self.counts[name] = self._merge(self.counts[name], cnt); self.missing[name] += miss
+
+@patch
+def add_predictions(self:DriftAccumulator, predictions)->None:
+    if predictions is None or not self.ref.get("prediction"): return
+    p = predictions.reset_index(drop=True) if isinstance(predictions, pd.Series) else pd.Series(np.asarray(predictions))
+    cnt, miss = self._add("prediction", self.ref["prediction"], p)
+    self.pred = (self._merge(self.pred[0] if self.pred else None, cnt), (self.pred[1] if self.pred else 0) + miss)
+
+@patch
+def update(self:DriftAccumulator, df:pd.DataFrame, predictions=None)->DriftAccumulator:
+    "Add the rows of `df` (the raw features; extra columns are ignored) and their `predictions`."
+    self.check_columns(df.columns)
+    for c in self.ref["features"]: self.add_column(c, df[c])
+    self.add_predictions(predictions)
+    self.rows += len(df)
+    return self
+
+# %% ../nbs/09_monitor.ipynb #47d16ed7
+@patch
+def _judge(self:DriftAccumulator, name, sk, counts, missing, n, s:Settings, psi_limits)->FeatureDrift:
+    limit = psi_limits.get(name, s.drift_psi)
+    if counts is None and sk["kind"] == "numeric": counts = np.zeros(len(sk.get("grid", [])) + 1, dtype=np.int64)
+    m_ref = sk.get("missing", 0.0); m_cur = missing / n if n else 0.0
+    nr = max(int(round(sk.get("n", 0) * (1 - m_ref))), 1)   # the reference's non-missing rows
+    if sk["kind"] == "numeric":
+        grid, cdf = np.asarray(sk["grid"]), np.asarray(sk["cdf"])
+        ok = int(counts.sum())
+        ccdf = np.cumsum(counts)[:-1] / ok if ok and len(grid) else np.zeros(len(grid))
+        stat = float(np.max(np.abs(ccdf - cdf))) if ok and len(grid) else 0.0
+        # ten bins at the reference's deciles, plus a bin for missing values
+        idx = np.unique(np.round(np.linspace(0, len(grid) - 1, 11)).astype(int))[1:-1] if len(grid) > 2 else np.array([], int)
+        F_r = np.concatenate([[0.0], cdf[idx], [1.0]]); F_c = np.concatenate([[0.0], ccdf[idx], [1.0 if ok else 0.0]])
+        ref_sh = np.append(np.diff(F_r) * (1 - m_ref), m_ref); cur_sh = np.append(np.diff(F_c) * (1 - m_cur), m_cur)
+        edges = [f"{grid[i]:.4g}" for i in idx]
+        bins = ([f"<= {edges[0]}"] + [f"{a} – {b}" for a, b in zip(edges, edges[1:])] + [f"> {edges[-1]}"] if edges else ["all"]) + [MISSING]
+        unseen = 0.0
+        # KS sees the values; a chi-square test on the bins also sees a change in the missing share
+        p = min(_ks_pvalue(stat, nr, ok), _chi2_pvalue(ref_sh, cur_sh * n, sk.get("n", 0)))
+    else:
+        shares = sk["shares"]; cats = list(shares)
+        cur_counts = counts.reindex(cats, fill_value=0).to_numpy(dtype=float) if counts is not None else np.zeros(len(cats))
+        extra = float(counts.drop(cats, errors="ignore").sum()) if counts is not None else 0.0
+        n_ok = cur_counts.sum() + extra
+        # values the reference never had: "(other)" when the reference kept only its top values, else unseen
+        ref_sh = np.array([*shares.values(), sk.get("other", 0.0), m_ref])
+        cur_sh = np.append(cur_counts, [extra, missing]) / n if n else np.zeros(len(cats) + 2)
+        bins = [*cats, OTHER, MISSING]
+        stat = float(0.5 * np.abs(ref_sh - cur_sh).sum())
+        p = _chi2_pvalue(ref_sh, cur_sh * n, sk.get("n", 0))
+        unseen = extra / n if n and sk.get("other", 0.0) == 0 else 0.0
+    value = psi(ref_sh, cur_sh) if n else 0.0
+    drifted = bool(n) and p < s.drift_alpha and (value >= limit or stat >= s.drift_stat)
+    return FeatureDrift(name, sk["kind"], value, stat, p, m_ref, m_cur, unseen, limit, drifted,
+                        bins, ref_sh.tolist(), cur_sh.tolist())
+
+# %% ../nbs/09_monitor.ipynb #cd96a70a
+@patch
+def result(self:DriftAccumulator, s:Settings|None=None)->"DriftResult":
+    "Judge the counts so far with the drift settings of `s`."
+    s = s or Settings()
+    limits = parse_feature_thresholds(s.drift_features)
+    feats = [self._judge(c, sk, self.counts[c], self.missing[c], self.rows, s, limits) for c, sk in self.ref["features"].items()]
+    pred = None
+    if self.pred is not None:
+        pred = self._judge("prediction", self.ref["prediction"], self.pred[0], self.pred[1], self.rows, s, {})
+    return DriftResult(self.rows, feats, pred, s.drift_share)
+
+# %% ../nbs/09_monitor.ipynb #1c8e0e76
 def compute_drift(reference:dict, current, predictions=None, s:Settings|None=None)->DriftResult:
     "Drift of `current` (a DataFrame, a Parquet file read column by column, or an iterable of DataFrame chunks) against `reference`."
     acc = DriftAccumulator(reference)
     if isinstance(current, pd.DataFrame): acc.update(current, predictions)
-    elif (pf := _parquet_file(current)) is not None:
+    elif (pf := parquet_file(current)) is not None:
         acc.check_columns(pf.schema_arrow.names)
-        for c, col in _columns(current, pf, list(reference["features"])): acc.add_column(c, col)
+        for c, col in parquet_columns(current, pf, list(reference["features"])): acc.add_column(c, col)
         acc.rows = int(pf.metadata.num_rows)
         if predictions is not None: acc.add_predictions(predictions)
     else:
         for chunk in current: acc.update(chunk)
     return acc.result(s)
 
-# %% ../nbs/09_monitor.ipynb #2277aeba
-HIGHER_IS_BETTER = dict(accuracy=True, f1=True, r2=True, rmse=False, mae=False)
-
+# %% ../nbs/09_monitor.ipynb #5413deea
 def monitor_metric(task:str, setting:str="auto")->str:
     "The metric that judges performance: `setting`, or accuracy for classifiers and rmse for regressors."
     m = setting if setting and setting != "auto" else ("accuracy" if task == "classification" else "rmse")
@@ -315,6 +236,7 @@ def monitor_metric(task:str, setting:str="auto")->str:
     if m not in ok: raise SettingsError(f"monitor_metric {m!r} is not available for {task}; use one of auto, {', '.join(ok)}")
     return m
 
+# %% ../nbs/09_monitor.ipynb #7da97078
 class PerfAccumulator:
     "Sufficient statistics of a task's metrics, added chunk by chunk; rows without a label are skipped."
     def __init__(self, task:str): self.task, self.n, self.pairs, self.sums = task, 0, None, np.zeros(5)
@@ -349,13 +271,14 @@ class PerfAccumulator:
             f1s.append(2 * tp / (2 * tp + fp + fn) if tp + fp + fn else 0.0)
         return dict(accuracy=correct / self.n, f1=float(np.mean(f1s)))
 
+# %% ../nbs/09_monitor.ipynb #d4536b98
 def degradation(metric:str, baseline:float, current:float)->float:
     "How much worse `current` is than `baseline`, as a share of the baseline (negative: better)."
     if baseline is None or current is None or not np.isfinite(current): return 0.0
-    diff = (baseline - current) if HIGHER_IS_BETTER[metric] else (current - baseline)
+    diff = (baseline - current) if GREATER_IS_BETTER[metric] else (current - baseline)
     return float(diff / abs(baseline)) if baseline else float(diff)
 
-# %% ../nbs/09_monitor.ipynb #6872268e
+# %% ../nbs/09_monitor.ipynb #d22aa449
 def parse_window(text:str)->tuple[str, object]:
     "('all', None), ('rows', N) or ('time', Timedelta) from `monitor_window`."
     text = (text or "").strip()
@@ -365,81 +288,17 @@ def parse_window(text:str)->tuple[str, object]:
         return "rows", int(text)
     return "time", pd.Timedelta(parse_span(text, "monitor_window"))
 
+# %% ../nbs/09_monitor.ipynb #540368a6
 def parse_since(text:str, now:datetime|None=None)->datetime|None:
     "The start of the monitored period: an ISO time, or a span back from `now` ('7d')."
     if not text: return None
-    now = now or datetime.now(timezone.utc).replace(tzinfo=None)
+    now = now or utc_now().replace(tzinfo=None)
     try: return now - parse_span(text, "monitor_since")
     except SettingsError: pass
     try: return pd.Timestamp(text).tz_localize(None).to_pydatetime() if pd.Timestamp(text).tzinfo is None else pd.Timestamp(text).tz_convert("UTC").tz_localize(None).to_pydatetime()
     except ValueError: raise SettingsError(f"monitor_since {text!r} is neither an ISO time nor a span such as 7d") from None
 
-# %% ../nbs/09_monitor.ipynb #04d7aa72
-def _loads():
-    try:
-        import orjson; return orjson.loads
-    except ImportError: return json.loads
-
-def _expand(requests:list, labels:dict)->pd.DataFrame:
-    "Rows of logged `requests` (request_id, ts, version, inputs, predictions; inputs parsed) with their `labels`."
-    groups:dict = {}   # requests with the same columns become one frame (usually all of them)
-    for seq, (rid, ts, ver, inp, preds) in enumerate(requests):
-        key = tuple(inp["columns"]) if "columns" in inp else None
-        g = groups.setdefault(key, dict(data=[], seq=[], rid=[], row=[], ts=[], ver=[], pred=[]))
-        rows = inp["data"] if key is not None else inp["records"]
-        g["data"] += rows; g["pred"] += preds; k = len(rows)
-        g["seq"] += [seq] * k; g["rid"] += [rid] * k; g["row"] += range(k); g["ts"] += [ts] * k; g["ver"] += [ver] * k
-    frames = []
-    for key, g in groups.items():
-        df = pd.DataFrame(g["data"], columns=list(key)) if key is not None else pd.DataFrame.from_records(g["data"])
-        df["_seq"], df["_ts"], df["_version"], df["_prediction"] = g["seq"], pd.to_datetime(pd.Series(g["ts"])), g["ver"], g["pred"]
-        df["_label"] = [labels.get((r, i)) for r, i in zip(g["rid"], g["row"])]
-        frames.append(df)
-    out = frames[0] if len(frames) == 1 else pd.concat(frames, ignore_index=True).sort_values("_seq", kind="stable", ignore_index=True)
-    return out.drop(columns="_seq")
-
-def _labels(con, request_ids:list)->dict:
-    "{(request_id, row): label} from the feedback table; the latest label wins."
-    import sqlalchemy as sa
-    loads, out = _loads(), {}
-    for i in range(0, len(request_ids), 500):
-        ids = request_ids[i:i + 500]
-        q = sa.text("SELECT request_id, row, label FROM feedback WHERE request_id IN :ids ORDER BY ts").bindparams(sa.bindparam("ids", expanding=True))
-        for rid, row, label in con.execute(q, {"ids": ids}): out[(rid, row)] = loads(label)
-    return out
-
-def read_log(url:str,                 # SQLAlchemy URL of the prediction log
-             model_name:str|None=None, # only this model's predictions
-             model_version:str|None=None, # only this version's predictions
-             since:datetime|None=None, # only predictions at or after this time (UTC)
-             chunksize:int=100_000):   # rows per chunk, at least (a request's rows stay together)
-    "The prediction log as DataFrame chunks, one row per scored row: the input columns, then `_ts`, `_version`, `_prediction`, `_label`."
-    import sqlalchemy as sa
-    if url.startswith("sqlite:///") and not Path(url[len("sqlite:///"):]).exists():
-        raise MonitorError(f"no prediction log at {url}: serve the model (mlops-nb serve) or monitor a `current` batch")
-    from mlops_nb.data import sa_url
-    eng = sa.create_engine(sa_url(url))
-    where, args = [], {}
-    if model_name: where.append("model_name = :name"); args["name"] = model_name
-    if model_version: where.append("model_version = :version"); args["version"] = str(model_version)
-    if since is not None: where.append("ts >= :since"); args["since"] = since
-    q = ("SELECT request_id, ts, model_version, inputs, predictions FROM predictions"
-         + (" WHERE " + " AND ".join(where) if where else "") + " ORDER BY ts, request_id")
-    loads = _loads()
-    try:
-        with eng.connect() as con, eng.connect() as fcon:
-            res = con.execution_options(stream_results=True).execute(sa.text(q), args)
-            buf, n = [], 0
-            while batch := res.fetchmany(1000):
-                for rid, ts, ver, inp, preds in batch:
-                    preds = loads(preds); buf.append((rid, ts, ver, loads(inp), preds)); n += len(preds)
-                    if n >= chunksize:
-                        yield _expand(buf, _labels(fcon, [b[0] for b in buf])); buf, n = [], 0
-            if buf: yield _expand(buf, _labels(fcon, [b[0] for b in buf]))
-    except sa.exc.OperationalError as e:
-        raise MonitorError(f"cannot read the prediction log at {url}: {str(e.orig).splitlines()[0]}") from None
-    finally: eng.dispose()
-
+# %% ../nbs/09_monitor.ipynb #b59e7557
 def window_labels(df:pd.DataFrame, kind:str, size, offset:int=0)->pd.Series:
     "The window of each row of chunk `df`: 'all', a row range, or the start of a time span; `offset` rows came before."
     if kind == "all": return pd.Series("all", index=df.index)
@@ -449,7 +308,7 @@ def window_labels(df:pd.DataFrame, kind:str, size, offset:int=0)->pd.Series:
         return pd.Series(names[(np.arange(len(df)) + offset) // size - k0], index=df.index)
     return df["_ts"].dt.floor(size).dt.strftime("%Y-%m-%d %H:%M")
 
-# %% ../nbs/09_monitor.ipynb #da320bc4
+# %% ../nbs/09_monitor.ipynb #f3a35219
 @dataclass
 class Window:
     label:str; drift:DriftAccumulator; perf:PerfAccumulator; start:object = None; end:object = None
@@ -470,35 +329,40 @@ class MonitorResult:
         ok = [w for w in self.windows if w.drift.rows >= self.settings.monitor_min_rows]
         return ok[-1] if ok else None
 
-    def metrics_table(self)->pd.DataFrame:
-        "Per window: rows, labelled rows, drift share, and the metrics."
-        base = self.reference.get("metrics", {})
-        out = []
-        for w in self.windows:
-            d, m = self.drift[w.label], w.perf.metrics()
-            out.append(dict(window=w.label, start=w.start, end=w.end, rows=w.drift.rows, labels=w.perf.n, drift_share=d.share,
-                            drift=d.detected, drifted=", ".join(d.drifted), **{k: m.get(k) for k in (m or {})},
-                            degradation=degradation(self.metric, base.get(self.metric), m.get(self.metric)) if m else None))
-        return pd.DataFrame(out)
+# %% ../nbs/09_monitor.ipynb #42411438
+@patch
+def metrics_table(self:MonitorResult)->pd.DataFrame:
+    "Per window: rows, labelled rows, drift share, and the metrics."
+    base = self.reference.get("metrics", {})
+    out = []
+    for w in self.windows:
+        d, m = self.drift[w.label], w.perf.metrics()
+        out.append(dict(window=w.label, start=w.start, end=w.end, rows=w.drift.rows, labels=w.perf.n, drift_share=d.share,
+                        drift=d.detected, drifted=", ".join(d.drifted), **{k: m.get(k) for k in (m or {})},
+                        degradation=degradation(self.metric, base.get(self.metric), m.get(self.metric)) if m else None))
+    return pd.DataFrame(out)
 
-    def verdict(self)->dict:
-        "The machine-readable verdict: drift detected, which features, performance degraded and by how much."
-        s, w = self.settings, self.judged()
-        base = self.reference.get("metrics", {}).get(self.metric)
-        out = dict(model_name=self.reference.get("model_name"), model_version=self.reference.get("model_version"),
-                   rows=self.rows, windows=len(self.windows), window=w.label if w else None,
-                   drift_detected=False, drifted_features=[], drift_share=0.0, prediction_drift=False,
-                   performance_degraded=False, metric=self.metric, baseline=base, current=None, degradation=None, labels=0)
-        if w is None: return out | dict(note=f"no window has {s.monitor_min_rows} rows (monitor_min_rows): nothing judged")
-        d = self.drift[w.label]
-        out.update(drift_detected=d.detected, drifted_features=d.drifted, drift_share=d.share, prediction_drift=d.prediction_drift,
-                   labels=w.perf.n)
-        if w.perf.n >= s.monitor_min_rows and base is not None:
-            cur = w.perf.metrics()[self.metric]; deg = degradation(self.metric, base, cur)
-            out.update(current=cur, degradation=deg, performance_degraded=deg > s.perf_max_drop)
-        else: out["note"] = f"{w.perf.n} labelled rows in window {w.label} (at least {s.monitor_min_rows} judge performance)"
-        return out
+# %% ../nbs/09_monitor.ipynb #aca697d8
+@patch
+def verdict(self:MonitorResult)->dict:
+    "The machine-readable verdict: drift detected, which features, performance degraded and by how much."
+    s, w = self.settings, self.judged()
+    base = self.reference.get("metrics", {}).get(self.metric)
+    out = dict(model_name=self.reference.get("model_name"), model_version=self.reference.get("model_version"),
+               rows=self.rows, windows=len(self.windows), window=w.label if w else None,
+               drift_detected=False, drifted_features=[], drift_share=0.0, prediction_drift=False,
+               performance_degraded=False, metric=self.metric, baseline=base, current=None, degradation=None, labels=0)
+    if w is None: return out | dict(note=f"no window has {s.monitor_min_rows} rows (monitor_min_rows): nothing judged")
+    d = self.drift[w.label]
+    out.update(drift_detected=d.detected, drifted_features=d.drifted, drift_share=d.share, prediction_drift=d.prediction_drift,
+               labels=w.perf.n)
+    if w.perf.n >= s.monitor_min_rows and base is not None:
+        cur = w.perf.metrics()[self.metric]; deg = degradation(self.metric, base, cur)
+        out.update(current=cur, degradation=deg, performance_degraded=deg > s.perf_max_drop)
+    else: out["note"] = f"{w.perf.n} labelled rows in window {w.label} (at least {s.monitor_min_rows} judge performance)"
+    return out
 
+# %% ../nbs/09_monitor.ipynb #9eaf79a7
 def monitor(reference:dict,            # from `load_reference` or `reference_stats`
             chunks,                    # DataFrame chunks: the features, `_prediction`, `_label` and (time windows) `_ts`
             s:Settings|None=None,      # drift and monitoring settings
@@ -548,24 +412,21 @@ def monitor_report(result:MonitorResult, title:str, max_plots:int=8)->str:
     "The monitoring report as one self-contained HTML page."
     import matplotlib; matplotlib.use("Agg")
     import matplotlib.pyplot as plt
-    from mlops_nb.evaluate import _png, _table
     v, s = result.verdict(), result.settings
     w = result.judged()
     d = result.drift[w.label] if w else result.drift[result.windows[-1].label]
-    status = ("drift detected" if v["drift_detected"] else "no drift") + (", performance degraded" if v["performance_degraded"] else "")
+    headline = ("drift detected" if v["drift_detected"] else "no drift") + (", performance degraded" if v["performance_degraded"] else "")
     bad = v["drift_detected"] or v["performance_degraded"]
     lines = [f"window judged: {v['window'] or 'none'} ({d.rows} rows; {result.rows} rows in {len(result.windows)} windows)",
              f"drifted features: {', '.join(v['drifted_features']) or 'none'} (share {v['drift_share']:.0%}, limit {s.drift_share:.0%})",
              f"prediction drift: {'yes' if v['prediction_drift'] else 'no'}",
              f"{v['metric']}: " + (f"{v['current']:.4g} against {v['baseline']:.4g} at training ({v['degradation']:+.1%} worse, limit {s.perf_max_drop:.0%})"
                                    if v["current"] is not None else v.get("note", "no labels"))]
-    parts = [f"<h1>{html.escape(title)}</h1>", f"<p class='v {'fail' if bad else 'pass'}'>{status}</p>",
-             "<ul>" + "".join(f"<li>{html.escape(l)}</li>" for l in lines) + "</ul>",
-             "<h2>Drift per feature</h2>", _table(d.table)]
+    parts = [report.status(not bad, headline), report.items(lines), "<h2>Drift per feature</h2>", report.table(d.table)]
     show = d.drifted[:max_plots] or list(d.table.feature[:min(4, max_plots)])
     imgs = []
     for f in show:
-        fig, ax = plt.subplots(figsize=(5, 3)); plot_feature(d, f, ax); imgs.append(_png(fig))
+        fig, ax = plt.subplots(figsize=(5, 3)); plot_feature(d, f, ax); imgs.append(report.png(fig))
     parts += ["<h2>Reference against current</h2>", "".join(imgs)]
     t = result.metrics_table()
     if len(t) > 1:
@@ -575,9 +436,63 @@ def monitor_report(result:MonitorResult, title:str, max_plots:int=8)->str:
         if v["metric"] in t and t[v["metric"]].notna().any():
             ax2 = ax.twinx(); ax2.plot(range(len(t)), t[v["metric"]], marker="s", color="#d95f02", label=v["metric"]); ax2.set_ylabel(v["metric"])
             if v["baseline"] is not None: ax2.axhline(v["baseline"], color="#d95f02", ls=":", lw=1)
-        parts += ["<h2>Over the windows</h2>", _png(fig)]
-    parts += ["<h2>Windows</h2>", _table(t.drop(columns=["start", "end"]) if t["start"].isna().all() else t)]
-    style = ("<style>body{font-family:system-ui,sans-serif;max-width:64em;margin:2em auto;color:#222}table.t{border-collapse:collapse}"
-             ".t td,.t th{padding:.2em .8em;border-bottom:1px solid #ddd;text-align:left}.v{font-size:1.3em;font-weight:bold}"
-             ".pass{color:#1a7f37}.fail{color:#cf222e}img{margin:.5em}</style>")
-    return f"<!doctype html><html><head><meta charset='utf-8'><title>{html.escape(title)}</title>{style}</head><body>{''.join(parts)}</body></html>"
+        parts += ["<h2>Over the windows</h2>", report.png(fig)]
+    parts += ["<h2>Windows</h2>", report.table(t.drop(columns=["start", "end"]) if t["start"].isna().all() else t)]
+    return report.page(title, parts)
+
+# %% ../nbs/09_monitor.ipynb #bba6e2e9
+def current_data(s:Settings,                # `target` (a batch's labels) and `prediction_store`, `workspace` (the log)
+                 ref:dict,                  # from `load_reference`: the model, its features and its target
+                 current:str|None,          # a batch (CSV, Parquet, SQLAlchemy URL); empty: the prediction log
+                 query:str|None,            # SQL query, when `current` is an SQLAlchemy URL
+                 chunk_rows:int,            # rows of a batch read, checked and scored at a time
+                 since:datetime|None=None,  # only predictions at or after this time (UTC; the prediction log)
+                )->tuple[object, str]:
+    "(chunks for `monitor`, what they are): batch `current` scored by the reference's model, or the prediction log of its version."
+    from mlops_nb.data import redact_url
+    name, version = ref["model_name"], ref["model_version"]
+    if current:
+        from mlops_nb.score import monitor_batch
+        label = s.target or ref.get("target")
+        total, chunks = monitor_batch(current, query, chunk_rows, name, version, ref["features"], label)
+        return chunks, (f"batch {redact_url(current)}" + (f": {total} rows" if total is not None else "")
+                        + f", read {chunk_rows:,} rows at a time" + (f"; labels in {label!r} when present" if label else ""))
+    store = s.prediction_url
+    return read_log(store, name, version, since), (f"prediction log {redact_url(store)}: version {version}"
+                                                   + (f", since {since:%Y-%m-%d %H:%M} UTC" if since else ""))
+
+# %% ../nbs/09_monitor.ipynb #aca8181d
+def log_verdict(result:MonitorResult)->dict:
+    "Log the verdict of `result` and the drift of its judged window to the active MLflow run; return the verdict."
+    import mlflow
+    verdict = result.verdict()
+    w = result.judged()
+    drift = result.drift[w.label] if w else None
+    if drift is not None:
+        mlflow.log_metrics({"rows": result.rows, "drift_share": drift.share, "drifted_features": len(drift.drifted),
+                            **{f"psi.{f.feature}": f.psi for f in drift.features}})
+        mlflow.log_text(drift.table.to_csv(index=False), "drift_table.csv")
+    if verdict["current"] is not None:
+        mlflow.log_metrics({f"current.{verdict['metric']}": verdict["current"], "degradation": verdict["degradation"]})
+    mlflow.log_dict(verdict, "verdict.json")
+    return verdict
+
+# %% ../nbs/09_monitor.ipynb #88b85a76
+def save_report(page:str,      # the report, from `monitor_report`
+                folder,        # where reports go (the pipeline: `monitoring/` in the workspace)
+                model_name:str, version)->Path:
+    "Save `page` as `folder`/NAME-vVERSION-YYYYmmdd-HHMMSS.html (local time) and as NAME-latest.html; return the first."
+    path = report.save(page, Path(folder)/f"{model_name}-v{version}-{utc_now().astimezone():%Y%m%d-%H%M%S}.html")
+    report.save(page, path.parent/f"{model_name}-latest.html")
+    return path
+
+# %% ../nbs/09_monitor.ipynb #fc337779
+def verdict_line(verdict:dict,  # from `MonitorResult.verdict` (or `log_verdict`)
+                 report_path,   # where the report was saved
+                )->str:
+    "Drift, performance and the report, in two lines."
+    v = verdict
+    return (f"{'DRIFT' if v['drift_detected'] else 'no drift'}: {', '.join(v['drifted_features']) or 'no feature'} drifted "
+            f"(share {v['drift_share']:.0%}); performance {'DEGRADED' if v['performance_degraded'] else 'ok'}"
+            + (f" ({v['metric']} {v['current']:.4g} against {v['baseline']:.4g})" if v['current'] is not None else f" ({v.get('note', '')})")
+            + f"\nreport: {report_path}")

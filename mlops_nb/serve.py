@@ -251,7 +251,7 @@ class Server:
 
     def start(self):
         "Load the model and open the prediction log; then follow the alias."
-        store = self.s.prediction_store or f"sqlite:///{self.s.workspace_path/'predictions.db'}"
+        store = self.s.prediction_url
         if self.s.log_predictions: self.log = PredictionLog(store)
         self.current = load_model(resolve(self.model_uri, self.registry_uri))
         logging.getLogger("mlops_nb.serve").info("serving %s version %s", self.current.ref.name, self.current.ref.version)

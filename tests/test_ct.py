@@ -112,7 +112,7 @@ def test_monitor_bad_input(project, use_store):
     # no prediction log yet, then a window with no rows
     p = mlops_nb("run", "monitor", cwd=project)
     assert p.returncode == 1 and "no prediction log at" in p.stderr, p.stderr
-    from mlops_nb.serve import PredictionLog
+    from mlops_nb.predlog import PredictionLog
     log = PredictionLog(f"sqlite:///{project / 'workspace' / 'predictions.db'}")
     X = df.drop(columns=["diagnosis"]).head(50)
     log.log("r1", "breast_cancer", "1", X.values.tolist(), list(X.columns), ["benign"] * 50); log.close()

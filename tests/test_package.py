@@ -38,3 +38,26 @@ def test_scheduling_examples_are_valid():
     py_compile.compile(str(root / "examples" / "airflow" / "mlops_nb_ct.py"), doraise=True)
     dag = (root / "examples" / "airflow" / "mlops_nb_ct.py").read_text()
     assert all(f'run_pipeline("{p}"' in dag for p in ("monitor", "train", "validate"))
+
+
+def _notebook_imports(nb: Path) -> set:
+    "The mlops_nb modules that any code cell of notebook `nb` imports (exported or example)."
+    import json, re
+    src = "\n".join("".join(c["source"]) for c in json.loads(nb.read_text())["cells"] if c["cell_type"] == "code")
+    mods = set(re.findall(r"\bmlops_nb\.(\w+)", src))
+    for names in re.findall(r"from mlops_nb import ([\w, ()]+)", src): mods |= {n.strip(" ()") for n in names.split(",")}
+    return mods
+
+
+def test_notebooks_read_in_order():
+    "A reader of notebook N needs only the notebooks before it: no notebook imports a module exported by a later one."
+    import json, re
+    root = Path(__file__).parents[1] / "nbs"
+    order = {}
+    for nb in sorted(root.glob("*.ipynb")):
+        m = re.search(r"^#\|\s*default_exp\s+(\S+)", "".join(json.loads(nb.read_text())["cells"][0]["source"]), re.M)
+        if m: order[m[1]] = nb.name
+    assert {"config", "data", "report", "registry", "checks", "train", "serve", "monitor", "pipeline", "cli"} <= set(order)
+    later = [f"{nb.name} imports mlops_nb.{mod} ({order[mod]})" for nb in sorted(root.glob("*.ipynb"))
+             for mod in sorted(_notebook_imports(nb)) if mod in order and order[mod] > nb.name]
+    assert not later, "forward references: " + "; ".join(later)
