@@ -14,7 +14,7 @@ import pandas as pd
 import pandera.pandas as pa   # with the module, not in the first check: the service never imports this module
 from pandera.errors import SchemaErrors
 pa.DataFrameSchema.register_default_backends(pd.DataFrame)   # pandera's pandas backend too (it loads it on a first validate)
-from .data import DataError, as_datetime
+from .data import DataError, as_datetime, redact_url
 from . import report
 
 # %% auto #0
@@ -300,14 +300,14 @@ def validate_batch(df:pd.DataFrame, # the batch
 
 def check_data(df:pd.DataFrame, # the batch
                schema:dict, # the schema it must match
-               source:str="data", # how to name the batch in messages
+               source:str="data", # how to name the batch in messages and the report (a URL's secrets are hidden)
                min_rows:int=1, # fewer rows is an error
                target_required:bool=False, # the schema's target must be a column (training)
                report=None, # path of an HTML quality report to write (also when the batch is refused)
                quiet:bool=False, # do not print the summary
               )->Validation:
     "Validate `df` against `schema`; print the summary; write `report`; raise `DataValidationError` naming each error if any."
-    v = validate_batch(df, schema, min_rows, target_required)
+    v, source = validate_batch(df, schema, min_rows, target_required), redact_url(source)
     if not quiet: print(v.summary())
     if report is not None and len(df): quality_report(v.data, v, report, title=f"Data quality: {source}")
     if v.errors:

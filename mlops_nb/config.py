@@ -28,6 +28,7 @@ class Settings:
     "The ML project's settings; every field is also a pipeline parameter of the same name."
     data:str = ""            # CSV or Parquet path, or an SQLAlchemy URL (then `query` is required)
     query:str = ""           # SQL query, when `data` is an SQLAlchemy URL
+    encoding:str = "utf-8"   # text encoding of CSV files (a Python codec name: utf-8, latin-1, cp1252, ...)
     target:str = ""          # the column to predict
     task:str = "auto"        # classification, regression, or auto (inferred from the target)
     model_name:str = "model" # registered model name
@@ -94,10 +95,7 @@ _TYPES = {"str": str, "int": int, "float": float, "bool": bool}
 
 def _field_type(name): return _TYPES[FIELDS[name].type]
 
-def coerce_value(name:str, value, origin:str="parameter"):
-    "Convert `value` to the type of setting `name`, or raise `SettingsError` naming it and its `origin`."
-    if name not in FIELDS:
-        raise SettingsError(f"unknown setting {name!r} ({origin}); accepted: {', '.join(FIELDS)}")
+def _typed(name:str, value, origin:str):
     typ = _field_type(name)
     if value is None or isinstance(value, typ) and not (typ is int and isinstance(value, bool)): return value
     if typ is float and isinstance(value, int) and not isinstance(value, bool): return float(value)
@@ -111,6 +109,24 @@ def coerce_value(name:str, value, origin:str="parameter"):
             return typ(v)
         except ValueError: pass
     raise SettingsError(f"setting {name!r} ({origin}) expects {typ.__name__}, got {value!r}")
+
+def _check_encoding(v:str, origin:str)->str:
+    import codecs
+    if not v: return "utf-8"   # `encoding =` left empty: the default
+    try: codecs.lookup(v)
+    except LookupError:
+        raise SettingsError(f"setting 'encoding' ({origin}): unknown encoding {v!r}; "
+                            "use a Python codec name such as utf-8, latin-1 or cp1252") from None
+    return v
+
+_CHECKS = {"encoding": _check_encoding}   # settings whose values are checked beyond their type
+
+def coerce_value(name:str, value, origin:str="parameter"):
+    "Convert `value` to the type of setting `name` (and check it, where a setting says more), or raise `SettingsError` naming it and its `origin`."
+    if name not in FIELDS:
+        raise SettingsError(f"unknown setting {name!r} ({origin}); accepted: {', '.join(FIELDS)}")
+    value = _typed(name, value, origin)
+    return _CHECKS[name](value, origin) if value is not None and name in _CHECKS else value
 
 # %% ../nbs/00_config.ipynb #aaa49524
 _PATH_KEYS = ("data", "workspace", "schema")

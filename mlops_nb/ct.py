@@ -160,7 +160,7 @@ def _data_fingerprint(s:Settings, state:dict):
             st = p.stat(); key = [str(p.resolve()), st.st_mtime_ns, st.st_size]
             if (state.get("data") or {}).get("key") == key: return state["data"]["fingerprint"]
         from mlops_nb.data import load_data, fingerprint
-        f = fingerprint(load_data(s.data, s.query))
+        f = fingerprint(load_data(s.data, s.query, s.encoding))
         if key: state["data"] = dict(key=key, fingerprint=f)
         return f
     return fp

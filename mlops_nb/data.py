@@ -22,10 +22,33 @@ class DataError(MlopsError, ValueError):
     "Data that cannot be read or used as given; the message names the source, column or rows."
 
 # %% ../nbs/01_data.ipynb #2a728c55
-def redact_url(url:str)->str:
-    "`url` with any password replaced by ***."
-    import re
-    return re.sub(r"(://[^/:@]+:)[^@/]*@", r"\1***@", str(url))
+import re
+_QUERY_ARG = re.compile(r"([?&;])([^=&;?#\s]+)=([^&;#\s'\"]*)")
+_SECRET_NAME = re.compile(r"pass|pwd|secret|token|key|credential|auth|sig", re.I)   # password, api_key, sig, ...
+_PASSWORD = re.compile(r"(?<![\w+.-])([A-Za-z][\w+.-]*://[^\s:/@?#]*:)(\S*)@")   # to the word's last @: a / or @ in it stays hidden
+
+def _hide_arg(m): return f"{m[1]}{m[2]}=***" if _SECRET_NAME.search(m[2]) else m[0]
+
+def _secrets(url:str)->set[str]:
+    "The password and secret query values of `url`, as written and as decoded."
+    from urllib.parse import unquote_plus
+    found = {m[2] for m in _PASSWORD.finditer(url)} | {m[3] for m in _QUERY_ARG.finditer(url) if _SECRET_NAME.search(m[2])}
+    return {v for s in found for v in (s, unquote_plus(s)) if len(v) >= 3}   # shorter: replacing it everywhere garbles text
+
+def redact_url(url:str, # a URL, or any text that may contain URLs (an error message, a tag)
+               secrets_of:str="", # a URL whose secrets are also hidden wherever they appear bare (a driver's message)
+              )->str:
+    "`url` with every password and secret query value (`password`, `token`, `key`, `secret`, ...) replaced by ***."
+    text = str(url)
+    if "://" in text:
+        from sqlalchemy.engine import make_url
+        try:
+            u = make_url(text)   # SQLAlchemy's own reading of a whole URL: the password may hold / and escapes
+            if u.password is not None: text = u.render_as_string(hide_password=True)
+        except Exception: pass   # not one URL (a path, a message): the patterns alone
+        text = _QUERY_ARG.sub(_hide_arg, _PASSWORD.sub(r"\1***@", text))
+    for s in sorted(_secrets(str(secrets_of)), key=len, reverse=True): text = text.replace(s, "***")
+    return text
 
 # %% ../nbs/01_data.ipynb #d730269a
 def sa_url(url:str)->str:
@@ -56,17 +79,57 @@ def _source(source:str)->tuple[str, Path|str]:
     if suffix in PARQUET_SUFFIXES: return "parquet", path
     raise DataError(f"data file {path} has type {suffix or '(none)'!r}: use CSV (.csv) or Parquet (.parquet)")
 
+def _first_bad_byte(path:Path, encoding:str)->tuple[int, int, int]|None:
+    "(offset in the file, line, byte) of the first byte of `path` that is not `encoding` text, or None."
+    import codecs
+    dec, offset, lines = codecs.getincrementaldecoder(encoding)(), 0, 0
+    with open(path, "rb") as f:
+        while block := f.read(1 << 20):
+            pending = len(dec.getstate()[0])   # bytes of a character cut by the previous block
+            try: dec.decode(block)
+            except UnicodeDecodeError as e:
+                at = offset - pending + e.start
+                return at, lines + block[:max(0, at - offset)].count(b"\n") + 1, (e.object[e.start:e.start+1] or b"\0")[0]
+            offset += len(block); lines += block.count(b"\n")
+    try: dec.decode(b"", final=True)
+    except UnicodeDecodeError as e: return offset - len(e.object) + e.start, lines + 1, e.object[e.start]
+    return None
+
 @contextmanager
-def _csv_errors(path:Path):
+def _csv_errors(path:Path, encoding:str="utf-8"):
     "pandas' errors of reading CSV `path` (whole or in chunks) as a `DataError` saying what to fix."
     try: yield
     except pd.errors.EmptyDataError: raise DataError(f"data file {path} is empty: it has no header and no rows") from None
     except pd.errors.ParserError as e:
         raise DataError(f"data file {path} is not well-formed CSV: {str(e).strip()}. Fix that line or re-export the file") from None
-    except UnicodeDecodeError as e:
-        raise DataError(f"data file {path} is not UTF-8 text (byte {e.object[e.start]:#04x} at offset {e.start}); "
-                        "re-save it as UTF-8") from None
+    except LookupError: raise DataError(f"unknown encoding {encoding!r}: use a Python codec name such as utf-8, latin-1 or cp1252") from None
+    except UnicodeDecodeError as e:   # pandas' offset is within one field: find the byte in the file
+        at, line, byte = _first_bad_byte(path, encoding) or (None, None, e.object[e.start])
+        where = f"byte {byte:#04x} at offset {at}, line {line}" if at is not None else f"byte {byte:#04x}"
+        raise DataError(f"data file {path} is not {encoding} text ({where}): give its encoding with the `encoding` "
+                        "parameter or setting (e.g. latin-1 or cp1252 for many spreadsheet exports), or re-save it as UTF-8") from None
 
+# %% ../nbs/01_data.ipynb #5039c01a
+def _unique_columns(names, source)->None:
+    "Refuse column `names` that repeat a name, naming each repeat and the columns (1-based) it heads."
+    from collections import Counter
+    twice = [n for n, k in Counter(map(str, names)).items() if k > 1]
+    if not twice: return
+    where = "; ".join(f"{n!r} heads columns {', '.join(str(j+1) for j, m in enumerate(map(str, names)) if m == n)}" for n in twice)
+    raise DataError(f"data {source} has duplicated column names: {where}. Give each column its own name "
+                    "(rename or drop the repeats in the file or query)")
+
+def _csv_header(path:Path, sep:str, encoding:str)->None:
+    "Check the header line of CSV `path` (as written: pandas would rename a repeated name)."
+    import csv
+    try:
+        with open(path, newline="", encoding=encoding) as f: names = next(csv.reader(f, delimiter=sep), [])
+    except csv.Error: return   # pandas' own reading says what is wrong
+    if names: names[0] = names[0].removeprefix("\ufeff")
+    _unique_columns(names, path)
+
+
+# %% ../nbs/01_data.ipynb #f761edcd
 @contextmanager
 def _parquet_errors(path:Path):
     try: yield
@@ -79,16 +142,23 @@ def _sql_engine(url:str, query:str|None):
     if not query: raise DataError(f"data is an SQLAlchemy URL ({redact_url(url)}): also give `query`, e.g. SELECT * FROM my_table")
     import sqlalchemy as sa
     try: engine = sa.create_engine(sa_url(url))
-    except sa.exc.ArgumentError as e: raise DataError(f"data URL {redact_url(url)} is not a valid SQLAlchemy URL: {e}") from None
+    except sa.exc.ArgumentError as e:
+        raise DataError(f"data URL {redact_url(url)} is not a valid SQLAlchemy URL: {redact_url(e, url)}") from None
+    except ImportError as e:
+        raise DataError(f"data URL {redact_url(url)} needs a database driver that is not installed ({e}); install it "
+                        "(e.g. pip install 'mlops-nb[postgres]' for PostgreSQL)") from None
     try: yield engine
     except (sa.exc.SQLAlchemyError, pd.errors.DatabaseError) as e:   # pandas wraps the driver's error in its own
         e = e.__cause__ or e if isinstance(e, pd.errors.DatabaseError) else e
         msg = str(getattr(e, "orig", None) or e).splitlines()[0]
-        raise DataError(f"query on {redact_url(url)} failed: {msg}") from None
+        raise DataError(f"query on {redact_url(url)} failed: {redact_url(msg, url)}") from None
     finally: engine.dispose()
 
-def _read_csv(path:Path, **kw):
-    with _csv_errors(path): return pd.read_csv(path, sep="\t" if path.suffix == ".tsv" else ",", **kw)
+def _read_csv(path:Path, encoding:str="utf-8", **kw):
+    sep = "\t" if path.suffix == ".tsv" else ","
+    with _csv_errors(path, encoding):
+        _csv_header(path, sep, encoding)
+        return pd.read_csv(path, sep=sep, encoding=encoding, **kw)
 
 def _read_sql(url:str, query:str)->pd.DataFrame:
     import sqlalchemy as sa
@@ -96,14 +166,20 @@ def _read_sql(url:str, query:str)->pd.DataFrame:
 
 def load_data(source:str, # CSV/Parquet path or SQLAlchemy URL
               query:str="", # SQL query, when `source` is a URL
+              encoding:str="utf-8", # text encoding of a CSV file (the `encoding` setting)
              )->pd.DataFrame:
     "Load a DataFrame from a CSV or Parquet file, or from a SQL query on an SQLAlchemy URL."
     kind, where = _source(source)
     if kind == "sql": df = _read_sql(where, query)
-    elif kind == "csv": df = _read_csv(where)
+    elif kind == "csv": df = _read_csv(where, encoding or "utf-8")
     else:
+        import pyarrow.parquet as pq
+        with _parquet_errors(where): names = pq.read_schema(where).names
+        _unique_columns(names, where)   # pyarrow's own message about it is obscure
         with _parquet_errors(where): df = pd.read_parquet(where)
-    if df.empty: raise DataError(f"data {source if kind != 'sql' else redact_url(source)} has no rows")
+    shown = source if kind != "sql" else redact_url(source)
+    _unique_columns(df.columns, shown)
+    if df.empty: raise DataError(f"data {shown} has no rows")
     return df
 
 # %% ../nbs/01_data.ipynb #9b9e17dd
@@ -115,17 +191,27 @@ def as_datetime(s)->pd.Series:
     return pd.to_datetime(s.astype(object), errors="coerce", format="ISO8601", utc=True).dt.tz_localize(None)
 
 # %% ../nbs/01_data.ipynb #3c6aff4b
-def read_chunks(source:str, query:str|None, size:int):
+def read_chunks(source:str, # CSV/Parquet path or SQLAlchemy URL
+                query:str|None, # SQL query, when `source` is a URL
+                size:int, # most rows in one chunk
+                encoding:str="utf-8", # text encoding of a CSV file (the `encoding` setting)
+               ):
     "(total rows or None, iterator of DataFrames of at most `size` rows) of `source`."
     kind, where = _source(source)
-    if kind == "sql": return None, _sql_chunks(where, query, size)
-    if kind == "csv": return None, _csv_chunks(where, size)
+    if kind == "sql": return None, _unique_chunks(_sql_chunks(where, query, size), redact_url(where))
+    if kind == "csv": return None, _csv_chunks(where, size, encoding or "utf-8")
     import pyarrow.parquet as pq
     with _parquet_errors(where): f = pq.ParquetFile(where)
+    _unique_columns(f.schema_arrow.names, where)
     return f.metadata.num_rows, _parquet_chunks(f, where, size)
 
-def _csv_chunks(path, size):
-    with _csv_errors(path), _read_csv(path, chunksize=size) as reader: yield from reader   # errors of any chunk named
+def _unique_chunks(chunks, source):
+    for i, c in enumerate(chunks):
+        if i == 0: _unique_columns(c.columns, source)
+        yield c
+
+def _csv_chunks(path, size, encoding):
+    with _csv_errors(path, encoding), _read_csv(path, encoding, chunksize=size) as reader: yield from reader   # errors of any chunk named
 
 def _parquet_chunks(f, path, size):
     with _parquet_errors(path):

@@ -11,6 +11,7 @@ from datetime import datetime
 from pathlib import Path
 import pandas as pd
 from .config import MlopsError, now
+from .data import redact_url
 from .reference import MonitorError   # what the monitor raises; reading the log is part of monitoring
 
 
@@ -156,7 +157,7 @@ def read_log(url:str,                 # SQLAlchemy URL of the prediction log
     "The prediction log as DataFrame chunks, one row per scored row: the input columns, then `_ts`, `_version`, `_prediction`, `_label`."
     import sqlalchemy as sa
     if url.startswith("sqlite:///") and not Path(url[len("sqlite:///"):]).exists():
-        raise MonitorError(f"no prediction log at {url}: serve the model (mlops-nb serve) or monitor a `current` batch")
+        raise MonitorError(f"no prediction log at {redact_url(url)}: serve the model (mlops-nb serve) or monitor a `current` batch")
     from mlops_nb.data import sa_url
     eng = sa.create_engine(sa_url(url))
     where, args = [], {}
@@ -177,5 +178,5 @@ def read_log(url:str,                 # SQLAlchemy URL of the prediction log
                         yield _expand(buf, _labels(fcon, [b[0] for b in buf])); buf, n = [], 0
             if buf: yield _expand(buf, _labels(fcon, [b[0] for b in buf]))
     except sa.exc.OperationalError as e:
-        raise MonitorError(f"cannot read the prediction log at {url}: {str(e.orig).splitlines()[0]}") from None
+        raise MonitorError(f"cannot read the prediction log at {redact_url(url)}: {redact_url(str(e.orig).splitlines()[0], secrets_of=url)}") from None
     finally: eng.dispose()

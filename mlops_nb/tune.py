@@ -124,15 +124,6 @@ def check_heartbeat(heartbeat)->int:
 # %% ../nbs/05_tune.ipynb #0ffa595a
 def _is_url(u:str)->bool: return "://" in u
 
-def _hide(msg:str, url:str)->str:
-    from mlops_nb.data import redact_url
-    try:
-        from sqlalchemy.engine import make_url
-        pw = make_url(url).password
-    except Exception: pw = None
-    msg = msg.replace(url, redact_url(url))
-    return msg.replace(pw, "***") if pw else msg
-
 def open_storage(url:str, # from `storage_url`
                  timeout:float=5, # seconds to wait for a database connection
                  heartbeat:int|None=60, # database storage: seconds between a running trial's heartbeats (0 or None: off)
@@ -158,7 +149,7 @@ def open_storage(url:str, # from `storage_url`
         raise SettingsError(f"parameter storage {redact_url(url)}: its database driver is not installed ({e}); "
                             "install it (e.g. psycopg2-binary for PostgreSQL)") from None
     except Exception as e:
-        first = _hide(str(e).strip().splitlines()[0] if str(e).strip() else "", url)
+        first = redact_url(str(e).strip().splitlines()[0] if str(e).strip() else "", secrets_of=url)   # a driver may quote it bare
         raise SettingsError(f"parameter storage {redact_url(url)}: cannot connect ({type(e).__name__}: {first}); "
                             "check the URL, the server and the network") from None
     with warnings.catch_warnings():

@@ -10,7 +10,6 @@ from conftest import client, latest_result, mlops_nb, versions
 from mlops_nb.checks import check_data, infer_schema, load_schema, save_schema, schema_hash, validate_batch
 from mlops_nb.data import DataError, load_data
 from mlops_nb.train import features_target
-from mlops_nb.features import prepare_frame
 
 
 def refused(p, project, *messages, n_versions=0):
@@ -53,10 +52,9 @@ def test_sql_train_logs_schema_and_serves_raw_records_alike(project, use_store):
     in_memory = mlflow.sklearn.load_model(uri)
     expected = in_memory.predict(X).tolist()
     assert "seen_day_of_week" in in_memory[:-1].get_feature_names_out()      # the date parts are made inside the model
-    # (records go through prepare_frame, as the signature types int columns as double and MLflow refuses int64 -> float64;
-    # its signature types `seen` as datetime: pyfunc takes date-time values in a frame, and text in JSON)
-    records = prepare_frame(raw.drop(columns="diagnosis")).assign(seen=lambda d: pd.to_datetime(d["seen"]))
-    assert mlflow.pyfunc.load_model(uri).predict(records).tolist() == expected
+    # the frame as read from the database scores as it is: the signature declares its columns as read (`visits` long,
+    # `seen` ISO text: string), and the model makes the date parts itself
+    assert mlflow.pyfunc.load_model(uri).predict(raw.drop(columns="diagnosis")).tolist() == expected
     # the service's reading of JSON records (types from the signature, categories from the model) gives the same
     from mlops_nb.serve import to_frame, schema_from_signature, categories_from_model
     sch = categories_from_model(in_memory, schema_from_signature(mlflow.models.get_model_info(uri).signature.inputs.to_dict()))
@@ -91,7 +89,8 @@ def test_strings_where_numbers_expected_against_schema_setting(project):
     ("one_row", "has 1 rows; at least 10 are needed"),
     ("all_null", "column 'mean radius' has no values at all"),
     (b"a,b\n1,2\n3,4,5\n", "is not well-formed CSV"),
-    ("latin", "is not UTF-8"),
+    ("latin", "is not utf-8 text (byte 0xe9 at offset"),
+    ("dup", "duplicated column names: 'mean radius' heads columns 1, 2. Give each column its own name"),
 ])
 def test_bad_files_through_the_cli(project, content, message):
     df = pd.read_csv(project / "data" / "breast_cancer.csv")
@@ -99,6 +98,7 @@ def test_bad_files_through_the_cli(project, content, message):
     if content == "one_row": df.head(1).to_csv(f, index=False)
     elif content == "all_null": df.assign(**{"mean radius": np.nan}).to_csv(f, index=False)
     elif content == "latin": f.write_bytes(df.head(20).assign(diagnosis="b\xe9nin").to_csv(index=False).encode("latin-1"))
+    elif content == "dup": df.rename(columns={"mean texture": "mean radius"}).to_csv(f, index=False)   # pandas reads 'mean radius.1'
     else: f.write_bytes(content)
     refused(mlops_nb("run", "train", "-p", "data", "data/bad.csv", cwd=project), project, message)
 
