@@ -31,7 +31,7 @@ def column_kinds(X:pd.DataFrame, schema:dict|None=None)->dict[str, list[str]]:
     return kinds
 
 def prepare_frame(X:pd.DataFrame)->pd.DataFrame:
-    "`X` with integer columns as float64 and booleans as text, the types the model's signature is built on (date-times stay)."
+    "`X` with integer columns as float64 and booleans as text, the types the model is fitted on (date-times stay)."
     X = X.copy()
     for c, t in X.dtypes.items():
         if pd.api.types.is_bool_dtype(t): X[c] = X[c].astype("string").astype(object).where(X[c].notna(), None).astype("str")

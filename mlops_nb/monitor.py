@@ -454,7 +454,8 @@ def current_data(s:Settings,                # `target` (a batch's labels) and `p
     if current:
         from mlops_nb.score import monitor_batch
         label = s.target or ref.get("target")
-        total, chunks = monitor_batch(current, query, chunk_rows, name, version, ref["features"], label)
+        total, chunks = monitor_batch(current, query, chunk_rows, name, version, [*ref["features"], *ref.get("datetimes", [])], label,
+                                      encoding=s.encoding)
         return chunks, (f"batch {redact_url(current)}" + (f": {total} rows" if total is not None else "")
                         + f", read {chunk_rows:,} rows at a time" + (f"; labels in {label!r} when present" if label else ""))
     store = s.prediction_url

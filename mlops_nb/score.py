@@ -181,31 +181,34 @@ def columns_only(schema:dict)->dict:
     return dict(version=schema.get("version", 1), target={k: v for k, v in (schema.get("target") or {}).items() if k in ("name", "type")},
                 columns={c: dict(type=spec["type"], nullable=True) for c, spec in schema["columns"].items()})
 
-def monitored_chunks(parts, total:int|None, chunk_rows:int, model, features:list, schema:dict|None,
+def monitored_chunks(parts, total:int|None, chunk_rows:int, model,
+                     features:list, # the columns the model scores, if it does not name them (`feature_names_in_`)
+                     schema:dict|None,
                      label:str|None, source:str, version)->"Iterator[pd.DataFrame]":
     "The batch chunk by chunk (one in memory at a time): checked, prepared, scored (`_prediction`), with its labels (`_label`) if it has them."
     from mlops_nb.checks import check_data
     from mlops_nb.features import prepare_frame
     from mlops_nb.reference import MonitorError
+    cols = list(getattr(model, "feature_names_in_", features))   # every input, date-times too (drift leaves them out, scoring not)
     for i, chunk in enumerate(parts):
         if not len(chunk): continue
         where = source if total is not None and total <= chunk_rows else f"{source} (rows from {i * chunk_rows})"
         if schema is not None: chunk = check_data(chunk, schema, where, quiet=i > 0).data
         labels = chunk[label] if label in chunk.columns else None
         X = prepare_frame(chunk.drop(columns=[label]) if labels is not None else chunk)
-        missing = [c for c in features if c not in X.columns]
-        if missing: raise MonitorError(f"{source} has no column {', '.join(map(repr, missing))}: version {version} was trained with {', '.join(features)}")
-        frame = X.assign(_prediction=model.predict(X[list(features)]))
+        missing = [c for c in cols if c not in X.columns]
+        if missing: raise MonitorError(f"{source} has no column {', '.join(map(repr, missing))}: version {version} was trained with {', '.join(cols)}")
+        frame = X.assign(_prediction=model.predict(X[cols]))
         if labels is not None: frame["_label"] = labels.to_numpy()
         yield frame
 
 def monitor_batch(current:str, query:str|None, chunk_rows:int, model_name:str, model_version, features:list,
-                  label:str|None=None)->tuple[int|None, "Iterator[pd.DataFrame]"]:
+                  label:str|None=None, encoding:str="utf-8")->tuple[int|None, "Iterator[pd.DataFrame]"]:
     "(total rows or None, `monitored_chunks`) of batch `current`, scored by version `model_version` of `model_name`."
     import mlflow
     from mlops_nb.checks import logged_schema
     from mlops_nb.data import read_chunks, redact_url
-    total, parts = read_chunks(current, query, chunk_rows)
+    total, parts = read_chunks(current, query, chunk_rows, encoding)
     mv = mlflow.MlflowClient().get_model_version(model_name, str(model_version))
     try: schema = logged_schema(mv.run_id)
     except Exception: schema = None

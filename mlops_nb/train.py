@@ -17,10 +17,10 @@ from .data import DataError, load_data, fingerprint, split_data, redact_url, is_
 from .features import build_preprocessor, prepare_frame
 
 # %% auto #0
-__all__ = ['TASKS', 'ESTIMATORS', 'DEFAULT_ESTIMATOR', 'GREATER_IS_BETTER', 'TRUSTED_MODULES', 'TRUSTED_FUNCTIONS', 'infer_task',
-           'make_estimator', 'features_target', 'build_model', 'compute_metrics', 'code_version', 'model_requirements',
-           'trusted_types', 'log_model', 'TrainingData', 'load_training_data', 'training_data', 'held_out',
-           'fit_and_evaluate', 'log_challenger']
+__all__ = ['TASKS', 'ESTIMATORS', 'DEFAULT_ESTIMATOR', 'GREATER_IS_BETTER', 'TRUSTED_MODULES', 'TRUSTED_FUNCTIONS', 'INPUT_TYPES',
+           'infer_task', 'make_estimator', 'features_target', 'build_model', 'compute_metrics', 'code_version',
+           'model_requirements', 'trusted_types', 'client_types', 'client_frame', 'log_model', 'TrainingData',
+           'load_training_data', 'training_data', 'held_out', 'fit_and_evaluate', 'log_challenger']
 
 # %% ../nbs/04_train.ipynb #457a5423
 TASKS = ("classification", "regression")
@@ -165,18 +165,46 @@ def trusted_types(model)->list[str]:
                              "use scikit-learn, numpy and SciPy classes only")
     return types
 
+# %% ../nbs/04_train.ipynb #1bc83bf7
+INPUT_TYPES = "input_types"   # the key in a training frame's `attrs`
+
+def client_types(raw:pd.DataFrame, # the data as read (`data.load_data`)
+                 X:pd.DataFrame,    # the same columns as the model gets them (checked, prepared)
+                )->dict[str, str]:
+    "{column: MLflow type} for the columns of `X` that a client's frame has with another type: `long` or `string` (date-times as text)."
+    out = {}
+    for c in X.columns:
+        if c not in raw.columns: continue
+        r, x = raw[c], X[c]
+        if pd.api.types.is_integer_dtype(r.dtype) and not pd.api.types.is_integer_dtype(x.dtype) and not r.isna().any(): out[c] = "long"
+        elif pd.api.types.is_datetime64_any_dtype(x.dtype) and not pd.api.types.is_datetime64_any_dtype(r.dtype): out[c] = "string"
+    return out
+
+def client_frame(X:pd.DataFrame, types:dict[str, str])->pd.DataFrame:
+    "`X` with the columns of `types` (`client_types`) as a client's frame has them: whole numbers as int64, date-times as ISO 8601 text."
+    X = X.copy()
+    for c, t in types.items():
+        if c not in X.columns: continue
+        if t == "long": X[c] = X[c].astype("int64")
+        elif t == "string": X[c] = X[c].dt.strftime("%Y-%m-%dT%H:%M:%S")
+    return X
+
+
 # %% ../nbs/04_train.ipynb #870cc80a
 def log_model(model, X:pd.DataFrame, model_name:str, tags:dict|None=None,
               reference:dict|None=None, # reference statistics for monitoring (`reference.reference_stats`)
+              input_types:dict|None=None, # `client_types` of `X` (default: `X.attrs["input_types"]`, else the types of `X`)
              )->dict:
     "Log `model` (and its `reference` statistics) to the active MLflow run and register it as a new version of `model_name`."
-    import mlflow
+    import mlflow, warnings
     if reference is not None:
         from mlops_nb.reference import log_reference, REFERENCE_ARTIFACT
         log_reference(reference); tags = {**(tags or {}), "reference_stats": REFERENCE_ARTIFACT}
     from mlflow.models import infer_signature
-    example = X.head(5)
-    sig = infer_signature(example, model.predict(example))
+    example = client_frame(X.head(5), X.attrs.get(INPUT_TYPES, {}) if input_types is None else input_types)
+    with warnings.catch_warnings():   # MLflow's hint on integer columns: the training data's own types are what we declare
+        warnings.filterwarnings("ignore", message=".*Integer columns in Python cannot represent missing values")
+        sig = infer_signature(example, model.predict(example))
     info = mlflow.sklearn.log_model(model, name="model", signature=sig, input_example=example,
                                     pip_requirements=model_requirements(model), skops_trusted_types=trusted_types(model))
     tags = {k: str(v) for k, v in (tags or {}).items()}
@@ -191,9 +219,15 @@ class TrainingData:
 
 def load_training_data(s)->tuple[pd.DataFrame, str, str]:
     "(data, task, fingerprint) of settings `s`: `s.data` loaded, its target checked, the task inferred unless `s.task` says."
-    df = load_data(s.data, s.query)
+    df = load_data(s.data, s.query, s.encoding)
     _, y = features_target(df, s.target)
     return df, infer_task(y, s.task), fingerprint(df)
+
+def _check_classes(y:pd.Series, task:str):
+    if task == "classification" and y.nunique() < 2:
+        raise DataError(f"target column {y.name!r} has only one class in its {len(y)} rows "
+                        f"({', '.join(f'{k!r}: {v} rows' for k, v in y.value_counts().items())}): a classifier needs at least two; "
+                        "check the data or the query (a filter may have left one class), or choose another `target`")
 
 def _log_input(df:pd.DataFrame, s, fp:str):
     import mlflow
@@ -208,17 +242,19 @@ def training_data(s, # settings: data, query, target, task, schema, model_name, 
     "Load, fingerprint and log `s.data` as the active run's input, then check it against its schema (quality report logged to `data/`)."
     import mlflow, tempfile
     from mlops_nb.checks import schema_for, check_data, infer_schema, log_schema, save_schema
-    df, task, fp = load_training_data(s)
-    tag(data_fingerprint=fp, data_source=redact_url(s.data), data_rows=len(df), task=task)
-    _log_input(df, s, fp)
-    print(f"{len(df)} rows, {df.shape[1] - 1} features, target {s.target!r} ({task}), fingerprint {fp}")
-    schema, origin = schema_for(s, df, task)
+    raw, task, fp = load_training_data(s)
+    tag(data_fingerprint=fp, data_source=redact_url(s.data), data_rows=len(raw), task=task)
+    _log_input(raw, s, fp)
+    print(f"{len(raw)} rows, {raw.shape[1] - 1} features, target {s.target!r} ({task}), fingerprint {fp}")
+    schema, origin = schema_for(s, raw, task)
     print(f"schema: {origin}")
     report = Path(tempfile.mkdtemp())/"quality.html"
-    try: checked = check_data(df, schema, redact_url(s.data), min_rows=10, target_required=True, report=report)
+    try: checked = check_data(raw, schema, redact_url(s.data), min_rows=10, target_required=True, report=report)
     finally:
         if report.exists(): mlflow.log_artifact(str(report), "data")
     df = checked.data
+    _check_classes(df[s.target], task)
+    df.attrs[INPUT_TYPES] = client_types(raw, df.drop(columns=[s.target]))   # what `log_model`'s signature declares
     trained = schema if s.schema else infer_schema(df, s.target, task)
     tag(data_schema_hash=log_schema(trained))
     save_schema(trained, s.workspace_path/"schemas"/f"{s.model_name}.yaml")
@@ -229,7 +265,9 @@ def held_out(df:pd.DataFrame, s, # settings: target, test_size, seed, time_colum
              task:str)->tuple[pd.DataFrame, pd.Series, pd.DataFrame, pd.Series]:
     "(X_train, y_train, X_test, y_test) of `df`: `s.test_size` held out (stratified for classification, the latest rows when `s.time_column` is set)."
     train_df, test_df = split_data(df, s.target, s.test_size, s.seed, s.time_column, stratify=task == "classification")
-    return (*features_target(train_df, s.target), *features_target(test_df, s.target))
+    (X_train, y_train), (X_test, y_test) = features_target(train_df, s.target), features_target(test_df, s.target)
+    for X in (X_train, X_test): X.attrs[INPUT_TYPES] = dict(df.attrs.get(INPUT_TYPES, {}))   # `training_data`'s, for `log_model`
+    return X_train, y_train, X_test, y_test
 
 # %% ../nbs/04_train.ipynb #5356c761
 def fit_and_evaluate(X_train:pd.DataFrame, y_train:pd.Series, X_test:pd.DataFrame, y_test:pd.Series, task:str,

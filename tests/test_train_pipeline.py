@@ -95,6 +95,17 @@ def test_bad_data_fails_cleanly(project, args, message):
     assert versions(project) == []
 
 
+def test_one_class_target_is_a_user_error(project):
+    "A target with one class: which class, how many rows, what to do; one line, a non-zero exit, nothing registered."
+    df = pd.read_csv(project / "data" / "breast_cancer.csv")
+    df.assign(diagnosis="benign").to_csv(project / "data" / "one.csv", index=False)
+    p = mlops_nb("run", "train", "-p", "data", "data/one.csv", cwd=project)
+    assert p.returncode == 1, p.stderr
+    assert ("DataError: target column 'diagnosis' has only one class in its 569 rows ('benign': 569 rows): "
+            "a classifier needs at least two") in p.stderr, p.stderr
+    assert "Traceback" not in p.stderr and "labels array" not in p.stderr
+    assert latest_result(project)["status"] == "failed" and versions(project) == []
+
 def _notebook(path, *cells, params=None):
     import nbformat
     from nbformat.v4 import new_code_cell, new_notebook
