@@ -312,8 +312,8 @@ _COMMANDS = {"serve": cmd_serve, "ct": cmd_ct, "run": cmd_run, "promote": cmd_pr
 
 def main(argv=None)->int:
     "The `mlops-nb` command."
-    _skip_unused_imports()
     args = _parser().parse_args(argv)
+    if args.command != "serve": _skip_unused_imports()   # the service reads Parquet bodies with pyarrow
     try: return _COMMANDS[args.command](args)
     except MlopsError as e:
         print(f"error: {e}", file=sys.stderr)

@@ -17,8 +17,10 @@ from .predlog import PredictionLog        # the contract with the monitor
 from starlette.requests import Request   # at module level: FastAPI resolves handler annotations here
 
 # %% auto #0
-__all__ = ['NUMERIC', 'SCORING_THREADS', 'Column', 'InputSchema', 'InputError', 'schema_from_signature', 'categories_from_model',
-           'to_frame', 'FastPipeline', 'Loaded', 'load_model', 'Server', 'create_app', 'serve']
+__all__ = ['NUMERIC', 'NUMBER_TEXT', 'INTEGER_TEXT', 'NUMBER_LIMIT', 'INTEGER_LIMIT', 'BOOLEAN_TEXT', 'OPEN', 'SCORING_THREADS',
+           'CSV', 'PARQUET', 'Column', 'InputSchema', 'InputError', 'schema_from_signature', 'categories_from_model',
+           'to_frame', 'FastPipeline', 'Loaded', 'load_model', 'Server', 'column_schema', 'csv_schema',
+           'request_schema', 'openapi_doc', 'frame_body', 'create_app', 'serve']
 
 # %% ../nbs/08_serve.ipynb #b99e5fec
 NUMERIC = {"double", "float", "long", "integer"}
@@ -49,6 +51,11 @@ def schema_from_signature(inputs)->InputSchema:
     return InputSchema([Column(c["name"], c.get("type", "double"), c.get("required", True)) for c in cols if "name" in c])
 
 # %% ../nbs/08_serve.ipynb #97834d49
+def _reads_dates(t)->bool:
+    "A date-part step (features.date_parts), alone or first in a pipeline."
+    first = (getattr(t, "steps", None) or [(None, t)])[0][1]
+    return getattr(getattr(first, "func", None), "__name__", "") == "date_parts"
+
 def categories_from_model(model, schema:InputSchema)->InputSchema:
     "Fill `schema`'s categories from the encoders inside a fitted scikit-learn `model`."
     by_name = {c.name: c for c in schema.columns}
@@ -56,7 +63,11 @@ def categories_from_model(model, schema:InputSchema)->InputSchema:
         for attr in ("steps",):
             for _, s in getattr(est, attr, []) or []: walk(s, cols)
         for name, t, tcols in getattr(est, "transformers_", []) or []:
-            if isinstance(tcols, (list, tuple)) and all(isinstance(c, str) for c in tcols): walk(t, list(tcols))
+            if isinstance(tcols, (list, tuple)) and all(isinstance(c, str) for c in tcols):
+                if _reads_dates(t):   # date-times sent as ISO text (the signature says string): checked as dates
+                    for c in tcols:
+                        if c in by_name and by_name[c].type == "string": by_name[c].type = "datetime"
+                walk(t, list(tcols))
         if cols and hasattr(est, "categories_") and len(est.categories_) == len(cols):
             ok = getattr(est, "handle_unknown", "error") != "error"
             for c, cats in zip(cols, est.categories_):
@@ -66,51 +77,91 @@ def categories_from_model(model, schema:InputSchema)->InputSchema:
 
 # %% ../nbs/08_serve.ipynb #3b3b9fd8
 _TRUE_NUMS = (int, float)
+_FORMATS = ("dataframe_split", "dataframe_records", "instances", "inputs", "records")
 
-def _payload_rows(body)->tuple[list, list|None, str]:
+def _columns_rows(v:dict, k:str, names=None)->tuple[list, list, str]:
+    "An object of columns (`{col: [values]}`, as `inputs`/`instances` may be) as rows; a lone value per column is one row."
+    cols = [c for c in v if names is None or c in names]   # other keys are ignored, as unknown columns are in every format
+    lists = [isinstance(v[c], list) for c in cols]
+    if any(lists) and not all(lists):
+        raise InputError(f"{k}: give every column a list of values, or every column one value; {cols[lists.index(False)]!r} has one", k)
+    vals = [v[c] if isinstance(v[c], list) else [v[c]] for c in cols]
+    n = len(vals[0]) if vals else 0
+    for c, x in zip(cols, vals):
+        if len(x) != n: raise InputError(f"{k}: column {c!r} has {len(x)} values but {cols[0]!r} has {n}: give every column as many", f"{k}.{c}")
+    return [list(r) for r in zip(*vals)], cols, k
+
+def _payload_rows(body, names=None)->tuple[list, list|None, str]:
     "(rows, columns or None, field) of a parsed body; rows are lists when columns is given, else dicts."
     if not isinstance(body, dict) or not body:
-        raise InputError("the body must be a JSON object with one of: dataframe_split, dataframe_records, instances, inputs, records", "body")
-    keys = [k for k in ("dataframe_split", "dataframe_records", "instances", "inputs", "records") if k in body]
+        raise InputError(f"the body must be a JSON object with one of: {', '.join(_FORMATS)}", "body")
+    keys = [k for k in _FORMATS if k in body]
     if len(keys) != 1:
-        raise InputError(f"the body must have exactly one of dataframe_split, dataframe_records, instances, inputs, records; got {sorted(body)[:5]}", "body")
+        raise InputError(f"the body must have exactly one of {', '.join(_FORMATS)}; got {sorted(body)[:5]}", "body")
     k = keys[0]; v = body[k]
     if k == "dataframe_split":
         if not isinstance(v, dict) or not isinstance(v.get("columns"), list) or not isinstance(v.get("data"), list):
             raise InputError("dataframe_split must be an object with lists `columns` and `data`", k)
         cols, data = v["columns"], v["data"]
         if not all(isinstance(c, str) for c in cols): raise InputError("dataframe_split.columns must be strings", f"{k}.columns")
+        if len(set(cols)) != len(cols):
+            dup = next(c for c in cols if cols.count(c) > 1)
+            raise InputError(f"dataframe_split.columns names {dup!r} more than once: give each column once", f"{k}.columns")
         for i, r in enumerate(data):
             if not isinstance(r, list) or len(r) != len(cols):
                 raise InputError(f"dataframe_split.data row {i} must be a list of {len(cols)} values", f"{k}.data[{i}]")
         return data, cols, k
+    if isinstance(v, dict) and k in ("instances", "inputs"): return _columns_rows(v, k, names)
     if not isinstance(v, list): raise InputError(f"{k} must be a list of objects, one per row", k)
     for i, r in enumerate(v):
         if not isinstance(r, dict): raise InputError(f"{k}[{i}] must be an object of column: value", f"{k}[{i}]")
     return v, None, k
 
-# %% ../nbs/08_serve.ipynb #68c5a2f9
-def _bad(c, i, v): raise InputError(f"column {c.name!r} expects {c.type}, got {v!r} in row {i}", c.name)
 
-def _check_column(c:Column, vals:list, warns:list):
+# %% ../nbs/08_serve.ipynb #68c5a2f9
+NUMBER_TEXT = r"^[-+]?(?:[0-9]{1,15}(?:\.[0-9]{0,17})?|\.[0-9]{1,17})(?:[eE][-+]?[0-9]{1,2})?$"   # a number as text
+INTEGER_TEXT = r"^[-+]?[0-9]{1,15}$"
+NUMBER_LIMIT, INTEGER_LIMIT = 1e300, 2**53 - 1   # largest magnitudes served (integers: exact in float64)
+BOOLEAN_TEXT = {"true": True, "false": False, "True": True, "False": False}
+
+def _bad(c, i, v, why=""): raise InputError(f"column {c.name!r} expects {c.type}{why}, got {v!r} in row {i}", c.name)
+
+_TEXT = {}   # compiled NUMBER_TEXT, INTEGER_TEXT
+
+def _numbers(c:Column, vals:list, text:list):
     import numpy as np
-    if c.type in NUMERIC:
-        for i, v in enumerate(vals):
-            if not (v is None or isinstance(v, _TRUE_NUMS) and not isinstance(v, bool)): _bad(c, i, v)
-        a = np.array([np.nan if v is None else v for v in vals], dtype=np.float64)
-        if c.type in ("long", "integer") and np.any(np.isfinite(a) & (a != np.round(a))):
-            i = int(np.argmax(np.isfinite(a) & (a != np.round(a)))); _bad(c, i, vals[i])
-        if np.isinf(a).any(): i = int(np.argmax(np.isinf(a))); _bad(c, i, vals[i])   # 1e999 in JSON: no model takes it
-        return a
+    whole = c.type in ("long", "integer")
+    if not _TEXT: import re; _TEXT.update({False: re.compile(NUMBER_TEXT), True: re.compile(INTEGER_TEXT)})
+    pat, lim, out = _TEXT[whole], INTEGER_LIMIT if whole else NUMBER_LIMIT, None
+    for i, v in enumerate(vals):
+        if v is None or isinstance(v, _TRUE_NUMS): continue    # bool is an int: 0 or 1, as MLflow casts it
+        if isinstance(v, str) and pat.search(v): (out := out or list(vals))[i] = float(v); continue
+        _bad(c, i, v)
+    try: a = np.array([np.nan if v is None else v for v in (out or vals)], dtype=np.float64)
+    except OverflowError: a = np.array([np.inf if isinstance(v, int) and abs(v) > lim else v for v in vals], dtype=np.float64)
+    big = np.abs(a) > lim
+    if big.any(): i = int(np.argmax(big)); _bad(c, i, vals[i], f" within ±{lim:g}")
+    if whole and np.any(np.isfinite(a) & (a != np.round(a))):
+        i = int(np.argmax(np.isfinite(a) & (a != np.round(a)))); _bad(c, i, vals[i])
+    if out is not None: text.append(c.name)
+    return a
+
+def _check_column(c:Column, vals:list, warns:list, text:list|None=None):
+    "`vals` checked for column `c` as a numpy array; names of columns sent as text go to `text`."
+    import numpy as np
+    text = [] if text is None else text
+    if c.type in NUMERIC: return _numbers(c, vals, text)
     if c.type == "boolean":
-        for i, v in enumerate(vals):
-            if not (v is None or isinstance(v, bool)): _bad(c, i, v)
-        return np.array(vals, dtype=object)
+        out = [BOOLEAN_TEXT.get(v, v) if isinstance(v, str) else v for v in vals]
+        if any(isinstance(v, str) for v in vals): text.append(c.name)
+        for i, v in enumerate(out):
+            if not (v is None or isinstance(v, bool)): _bad(c, i, vals[i])
+        return np.array(out, dtype=object)
     for i, v in enumerate(vals):   # string, datetime, binary: text
         if not (v is None or isinstance(v, str)): _bad(c, i, v)
     if c.type == "datetime":       # ISO 8601 text, read as the model's date-part step reads it
         import pandas as pd
-        from mlops_nb.features import as_datetime
+        from mlops_nb.data import as_datetime
         t = as_datetime(pd.Series(vals, dtype=object))
         bad = np.flatnonzero(t.isna().to_numpy() & np.array([v is not None for v in vals]))
         if len(bad): _bad(c, int(bad[0]), vals[bad[0]])
@@ -124,38 +175,49 @@ def _check_column(c:Column, vals:list, warns:list):
             warns.append(msg + "; the model scores them as unseen")
     return np.array(vals, dtype=object)
 
+
 # %% ../nbs/08_serve.ipynb #ad615781
 def to_frame(body, schema:InputSchema, max_rows:int=10000):
-    "Check parsed request `body` against `schema`: (DataFrame, warnings, rows, columns)."
+    "Check parsed request `body` against `schema`: (DataFrame, warnings, rows, columns); rows over `max_rows` are a 422."
     import numpy as np, pandas as pd
-    rows, cols, fld = _payload_rows(body)
+    rows, cols, fld = _payload_rows(body, set(schema.names()))
     if not rows: raise InputError(f"{fld} has no rows", fld)
-    if len(rows) > max_rows: raise InputError(f"{fld} has {len(rows)} rows, more than the limit of {max_rows}", fld, 413)
+    if len(rows) > max_rows: raise InputError(f"{fld} has {len(rows)} rows, more than the limit of {max_rows} (max_rows)", fld)
     idx = {c: i for i, c in enumerate(cols)} if cols is not None else None
-    data, warns = {}, []
+    data, warns, given, text = {}, [], {}, []
     numeric = [c for c in schema.columns if c.type in NUMERIC]
     if idx is not None and numeric and all(c.name in idx for c in numeric) and len(numeric) == len(cols):
-        try:
-            arr = np.array(rows, dtype=np.float64)
-            data = {c: arr[:, idx[c]] for c in idx} if not np.isinf(arr).any() else {}   # infinities: named below
-        except (ValueError, TypeError): data = {}
+        try:   # numbers and None in one step (text, booleans: value by value below)
+            arr = np.array(rows)
+            if arr.dtype == object and arr.ndim == 2:   # None among the numbers (or text: checked below)
+                from pandas.api.types import infer_dtype
+                if infer_dtype(arr.ravel(), skipna=True) in ("floating", "integer", "mixed-integer-float", "empty"):
+                    arr = np.array(rows, dtype=np.float64)
+            if arr.dtype.kind in "biuf" and arr.ndim == 2:
+                arr = arr.astype(np.float64, copy=False)
+                data = {c: arr[:, idx[c]] for c in idx} if not (np.abs(arr) > NUMBER_LIMIT).any() else {}   # named below
+        except (ValueError, TypeError, OverflowError): data = {}
+        whole = [data[c.name] for c in numeric if c.type in ("long", "integer") and c.name in data]
+        if any(((np.abs(a) > INTEGER_LIMIT) | (np.isfinite(a) & (a != np.round(a)))).any() for a in whole): data = {}
     for c in schema.columns:
         if c.name in data: continue
         if idx is not None:
             if c.name not in idx:
                 if c.required: raise InputError(f"missing column {c.name!r} (expected {c.type})", c.name)
-                continue
-            j = idx[c.name]; vals = [r[j] for r in rows]
+                vals = [None] * len(rows)   # an optional column left out: all missing, as the model's imputers expect
+            else: j = idx[c.name]; vals = [r[j] for r in rows]
         else:
             miss = next((i for i, r in enumerate(rows) if c.name not in r), None)
-            if miss is not None:
-                if c.required: raise InputError(f"missing column {c.name!r} in row {miss} (expected {c.type})", c.name)
-                continue
-            vals = [r[c.name] for r in rows]
-        data[c.name] = _check_column(c, vals, warns)
+            if miss is not None and c.required: raise InputError(f"missing column {c.name!r} in row {miss} (expected {c.type})", c.name)
+            vals = [r.get(c.name) for r in rows]
+        data[c.name] = _check_column(c, vals, warns, text)
+        given[c.name] = data[c.name] if text and text[-1] == c.name else vals
+    if text:   # numbers or booleans sent as text (a CSV): the prediction log keeps the values scored
+        cols = list(given); rows = [list(r) for r in zip(*[[None if x != x else x for x in v.tolist()] if hasattr(v, "tolist") else v
+                                                          for v in given.values()])]
     # column names as a plain object Index: scikit-learn's per-call feature-name checks iterate pandas 3's Arrow-backed
     # string Index slowly
-    return pd.DataFrame(data, columns=pd.Index([c for c in schema.names() if c in data], dtype=object)), warns, rows, cols
+    return pd.DataFrame(data, columns=pd.Index(schema.names(), dtype=object)), warns, rows, cols
 
 # %% ../nbs/08_serve.ipynb #7b371f9f
 def _numeric_steps(t):
@@ -285,20 +347,116 @@ try:
 except ImportError:
     _loads, _jdump = json.loads, lambda o: json.dumps(o, default=str).encode()
 
-_ROWS = {"type": "array", "items": {"type": "object"}, "minItems": 1}
-_INVOCATIONS_BODY = {"content": {"application/json": {"schema": {"type": "object", "description": "one of the keys", "properties": {
-    "dataframe_split": {"type": "object", "properties": {"columns": {"type": "array", "items": {"type": "string"}},
-                                                           "data": {"type": "array", "items": {"type": "array"}}}, "required": ["columns", "data"]},
-    "dataframe_records": _ROWS, "instances": _ROWS, "inputs": _ROWS}}}}, "required": True}
-_PREDICT_BODY = {"content": {"application/json": {"schema": {"type": "object", "properties": {"records": _ROWS}, "required": ["records"]}}}, "required": True}
-_FEEDBACK_BODY = {"content": {"application/json": {"schema": {"type": "object", "required": ["feedback"], "properties": {"feedback": {
-    "type": "array", "minItems": 1, "items": {"type": "object", "required": ["request_id", "label"], "properties": {
-        "request_id": {"type": "string"}, "row": {"type": "integer", "minimum": 0}, "label": {}}}}}}}}, "required": True}
+_CODES = {400: "BAD_REQUEST", 401: "UNAUTHENTICATED", 413: "REQUEST_TOO_LARGE", 415: "UNSUPPORTED_MEDIA_TYPE", 422: "INVALID_PARAMETER_VALUE", 503: "NOT_READY"}
 
 def _err(status, msg, fld="body"):
     from starlette.responses import Response
-    code = {401: "UNAUTHENTICATED", 413: "REQUEST_TOO_LARGE", 415: "UNSUPPORTED_MEDIA_TYPE", 503: "NOT_READY"}.get(status, "INVALID_PARAMETER_VALUE" if status == 422 else "BAD_REQUEST")
-    return Response(_jdump({"error_code": code, "message": msg, "field": fld}), status, media_type="application/json")
+    return Response(_jdump({"error_code": _CODES.get(status, "BAD_REQUEST"), "message": msg, "field": fld}), status, media_type="application/json")
+
+
+# %% ../nbs/08_serve.ipynb #96704471
+def column_schema(c:Column)->dict:
+    "The JSON Schema of column `c`'s values, as `to_frame` checks them."
+    if c.type in NUMERIC:
+        whole = c.type in ("long", "integer"); lim = INTEGER_LIMIT if whole else NUMBER_LIMIT
+        kinds = [{"type": "integer" if whole else "number", "minimum": -lim, "maximum": lim},
+                 {"type": "string", "pattern": INTEGER_TEXT if whole else NUMBER_TEXT}, {"type": "boolean"}]
+    elif c.type == "boolean": kinds = [{"type": "boolean"}, {"type": "string", "enum": list(BOOLEAN_TEXT)}]
+    elif c.type == "datetime": kinds = [{"type": "string", "format": "date-time"}]
+    elif c.categories is not None and not c.unknown_ok: kinds = [{"type": "string", "enum": list(c.categories)}]
+    else: kinds = [{"type": "string"}]
+    return {"anyOf": kinds + [{"type": "null"}], "description": f"{c.type}{'' if c.required else ' (optional)'}"}
+
+def _escape(s:str)->str: return "".join("\\" + ch if ch in r".^$*+?()[]{}|\/" else ch for ch in s)   # valid in ECMA and Python regexps
+
+def _csv_value(c:Column)->str:
+    "A regular expression for one CSV field of column `c` (empty: missing)."
+    if c.type in NUMERIC: return "(?:" + (INTEGER_TEXT if c.type in ("long", "integer") else NUMBER_TEXT)[1:-1] + ")?"
+    if c.type == "boolean": return "(?:" + "|".join(BOOLEAN_TEXT) + ")?"
+    if c.type == "datetime": return "(?:[0-9]{4}-(?:0[1-9]|1[0-2])-(?:0[1-9]|1[0-9]|2[0-8])(?:T(?:[01][0-9]|2[0-3]):[0-5][0-9]:[0-5][0-9])?)?"
+    if c.categories is not None and not c.unknown_ok: return "(?:" + "|".join(_escape(str(x)) for x in c.categories) + ")?"
+    return '[^,"\r\n]*'
+
+def csv_schema(schema:InputSchema|None, max_rows:int=10000)->dict:
+    "The JSON Schema of a CSV body: a header naming the columns (in the model's order; any order is accepted), then rows."
+    if schema is None: return {"type": "string"}
+    row = ",".join(_csv_value(c) for c in schema.columns)
+    head = ",".join(_escape(n) for n in schema.names())
+    return {"type": "string", "pattern": f"^{head}\\r?\\n(?:{row}\\r?\\n)*{row}(?:\\r?\\n)?$",   # {0,max_rows} is too big a regexp
+            "description": f"CSV as pandas writes it (an empty field is a missing value), 1 to {max_rows} rows"}
+
+def request_schema(schema:InputSchema|None, max_rows:int=10000)->dict:
+    "The JSON Schema of a scoring body for `schema` (None: the model is not loaded; any columns)."
+    cols = schema.columns if schema is not None else []
+    props = {c.name: column_schema(c) for c in cols}
+    req = [c.name for c in cols if c.required]
+    row = {"type": "object", "properties": props, "required": req} if schema is not None else {"type": "object"}
+    rows = {"type": "array", "items": row, "minItems": 1, "maxItems": max_rows}
+    split = {"type": "object", "required": ["columns", "data"], "properties": {
+        "columns": {"type": "array", "items": {"type": "string"}} if schema is None else {"const": [c.name for c in cols]},
+        "data": {"type": "array", "minItems": 1, "maxItems": max_rows, "items": {"type": "array"} if schema is None else
+                 {"type": "array", "prefixItems": list(props.values()), "minItems": len(cols), "maxItems": len(cols)}}}, "description": "an index key is ignored"}
+    shapes = {"dataframe_split": split, "dataframe_records": rows, "records": rows,
+              "instances": {"anyOf": [rows, {**row, "minProperties": 1}]}, "inputs": {"anyOf": [rows, {**row, "minProperties": 1}]}}
+    return {"oneOf": [{"type": "object", "required": [k], "title": k,
+                       "properties": {**{o: False for o in shapes if o != k}, k: v}} for k, v in shapes.items()],
+            "description": "exactly one of dataframe_split, dataframe_records, instances, inputs, records; other keys (params) are ignored"}
+
+
+# %% ../nbs/08_serve.ipynb #6bb84206
+_ERROR = {"type": "object", "required": ["error_code", "message", "field"],
+          "properties": {"error_code": {"type": "string"}, "message": {"type": "string"}, "field": {"type": "string"}}}
+_WHY = {400: "the body is not valid JSON, CSV or Parquet", 401: "missing or wrong API key", 413: "the body is over max_body_mb",
+        415: "unsupported content type or charset", 422: "the rows do not fit the model's input schema (the field names it)",
+        503: "the model is not loaded yet"}
+
+def _answers(ok:dict, errors=(), media="application/json")->dict:
+    out = {"200": {"description": "OK", "content": {media: {"schema": ok}}}}
+    for s in errors: out[str(s)] = {"description": _WHY[s], "content": {"application/json": {"schema": _ERROR}}}
+    return out
+
+def openapi_doc(schema:InputSchema|None, # the served model's input schema (None: not loaded yet)
+                max_rows:int=10000, secured:bool=False, title:str="mlops_nb model service", version:str="1")->dict:
+    "The OpenAPI 3.1 document of the service for a model with input `schema`."
+    body = request_schema(schema, max_rows)
+    auth = [401] if secured else []
+    score_in = {"required": True, "content": {"application/json": {"schema": body},
+        "text/csv": {"schema": csv_schema(schema, max_rows)},
+        "application/vnd.apache.parquet": {"schema": {"type": "string", "format": "binary"}}}}
+    scoring = [400, *auth, 413, 415, 422, 503]
+    preds = {"type": "array", "description": "one prediction per row"}
+    op = lambda name, summary, answers, **kw: {"operationId": name, "summary": summary, "responses": answers, **kw,
+                                              **({"security": [{"apiKey": []}, {"bearer": []}]} if secured and name not in OPEN else {})}
+    text = {"type": "string"}
+    paths = {
+        "/invocations": {"post": op("invocations", "MLflow scoring protocol (JSON, CSV or Parquet)", _answers(
+            {"type": "object", "required": ["predictions"], "properties": {"predictions": preds}}, scoring), requestBody=score_in)},
+        "/predict": {"post": op("predict", "predictions with model version and request id", _answers({"type": "object",
+            "required": ["predictions", "model_name", "model_version", "request_id", "warnings"], "properties": {
+                "predictions": preds, "model_name": text, "model_version": {"type": ["string", "null"]}, "request_id": text,
+                "warnings": {"type": "array", "items": text}}}, scoring), requestBody={"required": True, "content": {"application/json": {"schema": body}}})},
+        "/feedback": {"post": op("feedback", "ground truth for earlier request ids", _answers(
+            {"type": "object", "properties": {"accepted": {"type": "integer"}}}, [400, *auth, 413, 415, 422]),
+            requestBody={"required": True, "content": {"application/json": {"schema": {"type": "object", "required": ["feedback"], "properties": {
+                "feedback": {"type": "array", "minItems": 1, "maxItems": max_rows, "items": {"type": "object", "required": ["request_id", "label"],
+                "properties": {"request_id": {"type": "string", "minLength": 1, "maxLength": 64}, "row": {"type": "integer", "minimum": 0, "maximum": 2**31 - 1},
+                               "label": {}}}}}}}}})},
+        "/health": {"get": op("health", "liveness", _answers({"type": "object", "properties": {"status": text}}))},
+        "/ping": {"get": op("ping", "readiness as mlflow models serve answers it", {**_answers(text, media="text/plain"),
+            "503": {"description": _WHY[503], "content": {"text/plain": {"schema": text}}}})},
+        "/ready": {"get": op("ready", "readiness: 200 once the model is loaded", _answers(
+            {"type": "object", "properties": {"status": text, "model_version": {"type": ["string", "null"]}}}, [503]))},
+        "/version": {"get": op("version", "the MLflow version, as mlflow models serve answers it", _answers(text, media="text/plain"))},
+        "/metadata": {"get": op("metadata", "the model served: name, version, alias, input schema, lineage", _answers({"type": "object"}, [*auth, 503]))},
+        "/metrics": {"get": op("prom", "Prometheus metrics", _answers(text, media="text/plain"))}}
+    doc = {"openapi": "3.1.0", "info": {"title": title, "version": version,
+           "description": "Scores the registered model given at start-up. MLflow scoring protocol on /invocations."}, "paths": paths}
+    if secured: doc["components"] = {"securitySchemes": {"apiKey": {"type": "apiKey", "in": "header", "name": "X-API-Key"},
+                                                         "bearer": {"type": "http", "scheme": "bearer"}}}
+    return doc
+
+OPEN = {"health", "ping", "ready", "version", "prom"}   # routes open to probes without the API key
+
 
 # %% ../nbs/08_serve.ipynb #8811212e
 class _Metrics:
@@ -354,6 +512,33 @@ def _scoring():
     if _OMP[0].lib_controllers: stack.enter_context(_OMP[0].limit(limits=SCORING_THREADS))
     return stack
 
+# %% ../nbs/08_serve.ipynb #19ae8fa4
+CSV, PARQUET = "text/csv", "application/vnd.apache.parquet"   # as mlflow models serve names them
+
+def _parse_json(raw:bytes):
+    try: return _loads(raw)
+    except ValueError:   # orjson refuses NaN and Infinity (what json.dumps and MLflow's client write) and integers past 64 bits
+        try: body = json.loads(raw); json.dumps(body, ensure_ascii=False).encode()   # no lone surrogate (the log could not store it)
+        except (ValueError, RecursionError) as e: raise InputError(f"the body is not valid JSON: {e}", "body", 400)
+        return body
+
+def frame_body(df)->dict:
+    "A DataFrame read from CSV or Parquet as a `dataframe_split` body: missing values as None, date-times as ISO 8601 text."
+    import pandas as pd
+    df = df.copy()
+    for c in df.columns:
+        if pd.api.types.is_datetime64_any_dtype(df[c]): df[c] = df[c].map(lambda t: t.isoformat(), na_action="ignore")
+    data = df.astype(object).where(df.notna(), None).to_numpy().tolist()
+    return {"dataframe_split": {"columns": [str(c) for c in df.columns], "data": data}}
+
+def _parse_table(raw:bytes, ct:str)->dict:
+    import io, sys, pandas as pd
+    try: df = pd.read_csv(io.BytesIO(raw), dtype=str) if ct == CSV else pd.read_parquet(io.BytesIO(raw))
+    except Exception as e:   # pandas and pyarrow raise many kinds for a malformed file
+        raise InputError(f"the body is not valid {'CSV' if ct == CSV else 'Parquet'}: {type(e).__name__}: {str(e)[:300]}", "body", 400)
+    return frame_body(df)
+
+
 # %% ../nbs/08_serve.ipynb #f9d5067b
 def _denied(req):
     key = req.app.state.api_key
@@ -362,11 +547,15 @@ def _denied(req):
     if hmac.compare_digest(got.encode(), key): return None
     return _err(401, "missing or wrong API key: send it in the X-API-Key header", "X-API-Key")
 
-async def _body_of(req):
+async def _body_of(req, tabular=False):
+    "The parsed body: JSON, or (`tabular`) CSV or Parquet as a `dataframe_split`."
     max_body = req.app.state.max_body
-    ct = req.headers.get("content-type", "application/json").split(";")[0].strip().lower()
-    if ct not in ("application/json", "") and not ct.endswith("+json"):
-        raise InputError(f"content type {ct!r} is not supported: send application/json", "content-type", 415)
+    ct, *params = [p.strip().lower() for p in req.headers.get("content-type", "application/json").split(";")]
+    json_ct = ct in ("application/json", "") or ct.endswith("+json")
+    if not (json_ct or tabular and ct in (CSV, PARQUET)):
+        raise InputError(f"content type {ct!r} is not supported: send application/json" + (", text/csv or " + PARQUET if tabular else ""), "content-type", 415)
+    cs = next((p.partition("=")[2].strip('"') for p in params if p.startswith("charset=")), "utf-8")
+    if cs not in ("utf-8", "utf8"): raise InputError(f"charset {cs!r} is not supported: send UTF-8", "content-type", 415)
     n = req.headers.get("content-length")
     if n is not None and n.isdigit() and int(n) > max_body:
         raise InputError(f"body of {int(n)} bytes is over the limit of {max_body} bytes (max_body_mb)", "body", 413)
@@ -376,9 +565,8 @@ async def _body_of(req):
         if size > max_body: raise InputError(f"body is over the limit of {max_body} bytes (max_body_mb)", "body", 413)
         chunks.append(c)
     raw = b"".join(chunks)
-    if not raw.strip(): raise InputError("the body is empty: send a JSON object", "body")
-    try: return _loads(raw)
-    except ValueError as e: raise InputError(f"the body is not valid JSON: {e}", "body", 400)
+    if not raw.strip(): raise InputError("the body is empty: send a JSON object" if json_ct else "the body is empty", "body")
+    return _parse_json(raw) if json_ct else _parse_table(raw, ct)
 
 async def _score(req):
     if (d := _denied(req)) is not None: return d, None
@@ -386,7 +574,7 @@ async def _score(req):
     cur = srv.current   # one model for the whole request, even if the alias moves meanwhile
     if cur is None: return _err(503, "the model is not loaded yet", "model"), None
     try:
-        body = await _body_of(req)
+        body = await _body_of(req, tabular=req.url.path == "/invocations")
         df, warns, rows, cols = to_frame(body, cur.schema, srv.s.max_rows)
     except InputError as e: return _err(e.status, str(e), e.field), None
     try:
@@ -422,11 +610,12 @@ def _feedback_items(body, max_rows:int)->list:
     "The items of a /feedback `body`, checked; an `InputError` names the item at fault."
     items = body.get("feedback") if isinstance(body, dict) else None
     if not isinstance(items, list) or not items: raise InputError("the body must be {\"feedback\": [{\"request_id\", \"row\", \"label\"}, ...]}", "feedback")
-    if len(items) > max_rows: raise InputError(f"feedback has {len(items)} items, more than the limit of {max_rows}", "feedback", 413)
+    if len(items) > max_rows: raise InputError(f"feedback has {len(items)} items, more than the limit of {max_rows} (max_rows)", "feedback")
     for i, it in enumerate(items):
         if not isinstance(it, dict) or not isinstance(it.get("request_id"), str) or not 0 < len(it["request_id"]) <= 64:
             raise InputError(f"feedback[{i}].request_id must be the request id of a prediction", f"feedback[{i}].request_id")
         r = it.get("row", 0)
+        if isinstance(r, float) and r.is_integer(): r = it["row"] = int(r)   # 3.0 is an integer in JSON Schema
         if not isinstance(r, int) or isinstance(r, bool) or r < 0 or r > 2**31 - 1:
             raise InputError(f"feedback[{i}].row must be a row number (0 for the first)", f"feedback[{i}].row")
         if "label" not in it: raise InputError(f"feedback[{i}].label is missing", f"feedback[{i}].label")
@@ -444,7 +633,11 @@ async def _health(): return {"status": "ok"}
 
 async def _ping(request: Request):
     from starlette.responses import Response
-    return Response(b"\n", 200 if request.app.state.server.current is not None else 503)
+    return Response(b"\n", 200 if request.app.state.server.current is not None else 503, media_type="text/plain")
+
+async def _version(request: Request):
+    from starlette.responses import PlainTextResponse
+    return PlainTextResponse(request.app.state.mlflow_version)
 
 async def _ready(request: Request):
     srv = request.app.state.server
@@ -467,19 +660,16 @@ async def _prom(request: Request):
     return Response(generate_latest(metrics.registry), media_type=CONTENT_TYPE_LATEST)
 
 # %% ../nbs/08_serve.ipynb #86cf06a7
-_ROUTES = [  # path, handler, add_api_route arguments (the names are the OpenAPI operation ids)
-    ("/invocations", _invocations, dict(methods=["POST"], name="invocations", summary="MLflow scoring protocol",
-                                        openapi_extra={"requestBody": _INVOCATIONS_BODY})),
-    ("/predict", _predict, dict(methods=["POST"], name="predict", summary="predictions with model version and request id",
-                                openapi_extra={"requestBody": _PREDICT_BODY})),
-    ("/feedback", _feedback, dict(methods=["POST"], name="feedback", summary="ground truth for earlier request ids",
-                                  openapi_extra={"requestBody": _FEEDBACK_BODY})),
-    ("/health", _health, dict(methods=["GET"], name="health", summary="liveness")),
-    ("/ping", _ping, dict(methods=["GET"], name="ping", include_in_schema=False)),
-    ("/ready", _ready, dict(methods=["GET"], name="ready", summary="readiness: 200 once the model is loaded")),
-    ("/metadata", _metadata, dict(methods=["GET"], name="metadata", summary="the model served: name, version, alias, input schema, lineage")),
-    ("/metrics", _prom, dict(methods=["GET"], name="prom", summary="Prometheus metrics")),
-]
+_ROUTES = [  # path, handler, methods, name (the OpenAPI document is `openapi_doc`, by operation id = name)
+    ("/invocations", _invocations, "POST", "invocations"), ("/predict", _predict, "POST", "predict"),
+    ("/feedback", _feedback, "POST", "feedback"), ("/health", _health, "GET", "health"), ("/ping", _ping, "GET", "ping"),
+    ("/ready", _ready, "GET", "ready"), ("/version", _version, "GET", "version"), ("/metadata", _metadata, "GET", "metadata"),
+    ("/metrics", _prom, "GET", "prom")]
+
+def _mlflow_version()->str:
+    from importlib.metadata import version, PackageNotFoundError
+    try: return version("mlflow")   # what mlflow models serve answers on /version; read without importing mlflow
+    except PackageNotFoundError: return "unknown"
 
 @asynccontextmanager
 async def _lifespan(app):
@@ -501,7 +691,10 @@ def create_app(model_uri:str|None=None, # models:/NAME@ALIAS (default: models:/M
     st = app.state
     st.server, st.metrics = srv, _Metrics()
     st.api_key, st.max_body = (srv.s.api_key or "").encode(), int(srv.s.max_body_mb * 1024 * 1024)
-    for path, handler, kw in _ROUTES: app.add_api_route(path, handler, **kw)
+    st.mlflow_version = _mlflow_version()
+    for path, handler, method, name in _ROUTES: app.add_api_route(path, handler, methods=[method], name=name)
+    app.openapi = lambda: openapi_doc(srv.current.schema if srv.current else None, srv.s.max_rows, bool(st.api_key),
+                                      app.title, app.version)
     app.add_middleware(_MetricsMiddleware, metrics=st.metrics)
     return app
 
