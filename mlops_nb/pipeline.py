@@ -12,9 +12,10 @@ from pathlib import Path
 from .config import MlopsError, SettingsError, Settings, get_settings, ensure_workspace, coerce_value, FIELDS, now
 
 # %% auto #0
-__all__ = ['EXTRA_PARAMETERS', 'write_json', 'result_path', 'read_result', 'PipelineRun', 'start_run', 'pipelines_dir',
-           'shipped_pipelines', 'pipeline_path', 'notebook_parameters', 'check_parameters', 'check_vocabulary',
-           'PipelineFailed', 'run_pipeline', 'promote_version']
+__all__ = ['EXTRA_PARAMETERS', 'SECRET_SETTINGS', 'write_json', 'result_path', 'read_result', 'PipelineRun', 'start_run',
+           'pipelines_dir', 'shipped_pipelines', 'pipeline_path', 'notebook_parameters', 'check_parameters',
+           'check_vocabulary', 'PipelineFailed', 'EnvParameter', 'secret_parameters', 'inject_secrets', 'run_pipeline',
+           'promote_version']
 
 # %% ../nbs/10_pipeline.ipynb #d75d3739
 def write_json(path, obj)->Path:
@@ -198,6 +199,34 @@ def _error_text(e, user_error:bool=False)->str:
     return f"{name}: {e}"
 
 
+# %% ../nbs/10_pipeline.ipynb #320470ba
+SECRET_SETTINGS = ("api_key",)   # secrets whatever they look like; other values are secret when redact_url changes them
+
+class EnvParameter(str):
+    "A secret parameter's redacted text, which papermill injects as a read of environment variable `env` (see `inject_secrets`)."
+    def __new__(cls, shown:str, env:str=""): o = super().__new__(cls, shown); o.env = env; return o
+
+def secret_parameters(params:dict)->tuple[dict, dict]:
+    "(the kernel environment that carries each secret value of `params`, those parameters as `EnvParameter`s to inject)."
+    from mlops_nb.data import redact_url
+    env, shown = {}, {}
+    for k, v in params.items():
+        if not isinstance(v, str) or not v: continue
+        text = "***" if k in SECRET_SETTINGS else redact_url(v)
+        if text != v: env[f"MLOPS_NB_{k.upper()}"] = v; shown[k] = EnvParameter(text, f"MLOPS_NB_{k.upper()}")
+    return env, shown
+
+def inject_secrets():
+    "Make papermill inject an `EnvParameter` as a read of its environment variable (for kernel `python3`; other values as before)."
+    from papermill.translators import PythonTranslator, papermill_translators
+    class Translator(PythonTranslator):
+        @classmethod
+        def translate_str(cls, val):
+            if isinstance(val, EnvParameter) and val.env:
+                return f'__import__("os").environ[{val.env!r}]  # secret, in the environment: {str(val)!r}'
+            return super().translate_str(val)
+    papermill_translators.register("python3", Translator)
+
 # %% ../nbs/10_pipeline.ipynb #7e98c09a
 def _start_kernel(env:dict, cwd:str):
     "Start a kernel of this Python environment on IPC sockets, with `env` added to its environment."
@@ -251,14 +280,15 @@ def run_pipeline(pipeline:str, # shipped pipeline name or notebook path
     run_dir = s.workspace_path/"runs"/f"{datetime.now():%Y%m%d-%H%M%S}-{name}-{uuid.uuid4().hex[:6]}"
     out_nb, res_file = run_dir/f"{name}.ipynb", run_dir/"result.json"
     env = dict(MLOPS_NB_RESULT=str(res_file), MLOPS_NB_NOTEBOOK=str(out_nb), MLOPS_NB_NOTEBOOK_SOURCE=str(nb))
+    secrets, shown = secret_parameters(params)   # secrets reach the kernel in its environment, never the notebook
     # the kernel boots while this process loads papermill and checks the parameters
     ws = ensure_workspace(s)
-    km = _start_kernel(env, os.getcwd())
+    km = _start_kernel({**env, **secrets}, os.getcwd())
     error = None
     try:
         import papermill as pm
-        params = check_parameters(nb, params)
-        run_dir.mkdir(parents=True)
+        params = {**check_parameters(nb, params), **shown}
+        inject_secrets(); run_dir.mkdir(parents=True)
         pm.execute_notebook(str(nb), str(out_nb), parameters=params, kernel_name="python3", km=km,
                             progress_bar=progress, log_output=log_output, execution_timeout=s.cell_timeout or None,
                             start_timeout=60)

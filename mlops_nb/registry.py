@@ -6,16 +6,16 @@ Docs: https://github.com/mlops-nb/mlops_nb/registry.html.md"""
 
 # %% ../nbs/01b_registry.ipynb #e6a935d4
 from __future__ import annotations
-import getpass, json, socket, time, uuid
+import getpass, json, os, socket, time, uuid
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 from .config import MlopsError, now
 
 # %% auto #0
-__all__ = ['CHAMPION', 'CHALLENGER', 'LINEAGE_TAGS', 'alias_version', 'set_alias', 'register_candidate', 'RegistryError',
-           'promote', 'history', 'rollback', 'candidate_versions', 'model_status', 'ModelRef', 'parse_model_uri',
-           'resolve']
+__all__ = ['CHAMPION', 'CHALLENGER', 'PENDING', 'LINEAGE_TAGS', 'alias_version', 'set_alias', 'register_candidate',
+           'RegistryError', 'complete_promotions', 'promote', 'history', 'rollback', 'candidate_versions',
+           'model_status', 'ModelRef', 'parse_model_uri', 'resolve']
 
 # %% ../nbs/01b_registry.ipynb #74ccea31
 CHAMPION, CHALLENGER = "champion", "challenger"
@@ -40,13 +40,55 @@ def register_candidate(name:str, version)->list[str]:
     set_alias(name, CHALLENGER, version)
     return [CHALLENGER]
 
-# %% ../nbs/01b_registry.ipynb #fe15fdb9
+# %% ../nbs/01b_registry.ipynb #301b45da
 class RegistryError(MlopsError): "A registry operation that cannot be done as asked."
+
+PENDING = "pending."   # the tag-key prefix of a promotion's intent: `pending.promotion.<time>.<id>`
 
 def _who(): 
     try: return f"{getpass.getuser()}@{socket.gethostname()}"
     except Exception: return "unknown"
 
+def _record(name, key, rec):
+    "Write promotion `rec` under history `key`: the entry, the version's tags, the challenger released, the intent removed (each write idempotent)."
+    c = _client()
+    c.set_registered_model_tag(name, key, json.dumps(rec))
+    for tag, k in (("promoted_at", "at"), ("promoted_by", "by"), ("promotion_reason", "reason")):
+        c.set_model_version_tag(name, rec["version"], tag, rec[k])
+    if alias_version(name, CHALLENGER) == rec["version"]: c.delete_registered_model_alias(name, CHALLENGER)
+    c.delete_registered_model_tag(name, PENDING + key)
+
+def _in_flight(intent:dict)->bool:
+    "Whether the process that wrote `intent` may still be promoting (same host and alive, or another host, for five minutes)."
+    if (now() - datetime.fromisoformat(intent["at"])).total_seconds() > 300: return False
+    if intent.get("host") != socket.gethostname(): return True
+    try: os.kill(int(intent["pid"]), 0); return True
+    except (ProcessLookupError, ValueError, TypeError, KeyError): return False
+    except PermissionError: return True
+
+def complete_promotions(name:str)->list[dict]:
+    "Finish the promotions of `name` whose process stopped half-way; returns each with its `outcome` (and warns)."
+    import logging
+    champion, done = alias_version(name, CHAMPION), []
+    tags = _client().get_registered_model(name).tags
+    for pkey, v in sorted(tags.items()):
+        if not pkey.startswith(PENDING): continue
+        intent = json.loads(v)
+        if _in_flight(intent): continue
+        rec = {k: intent[k] for k in ("action", "version", "previous", "by", "at", "reason")}
+        if rec["version"] == champion:
+            rec["completed"] = f"{now().isoformat(timespec='milliseconds')} by {_who()}: the promoting process stopped before recording it"
+            _record(name, pkey[len(PENDING):], rec)
+            msg = f"completed the record of an interrupted promotion: {name} version {rec['version']} (by {rec['by']} at {rec['at']}) is the champion"
+        else:
+            _client().delete_registered_model_tag(name, pkey)
+            msg = (f"an interrupted promotion of {name} version {rec['version']} (by {rec['by']} at {rec['at']}) never took effect: "
+                   f"the champion is still {champion or 'none'}")
+        logging.getLogger("mlops_nb.registry").warning(msg)
+        done.append(dict(rec, outcome=msg))
+    return done
+
+# %% ../nbs/01b_registry.ipynb #fe15fdb9
 def _version_exists(name, version)->bool:
     from mlflow.exceptions import MlflowException
     try: _client().get_model_version(name, str(version)); return True
@@ -56,14 +98,14 @@ def promote(name:str, version, reason:str, by:str|None=None, action:str="promote
     "Make `version` the champion of `name` and record who, when and why; returns the record."
     version = str(version)
     if not _version_exists(name, version): raise RegistryError(f"model {name!r} has no version {version}")
+    complete_promotions(name)                                # an earlier promotion stopped half-way is finished first
     previous = alias_version(name, CHAMPION)
-    set_alias(name, CHAMPION, version)                       # the atomic switch
     rec = dict(action=action, version=version, previous=previous, by=by or _who(), at=now().isoformat(timespec="milliseconds"), reason=reason)
-    c = _client()
-    c.set_registered_model_tag(name, f"promotion.{time.time_ns():020d}.{uuid.uuid4().hex[:8]}", json.dumps(rec))
-    for tag, key in (("promoted_at", "at"), ("promoted_by", "by"), ("promotion_reason", "reason")):
-        c.set_model_version_tag(name, version, tag, rec[key])
-    if alias_version(name, CHALLENGER) == version: c.delete_registered_model_alias(name, CHALLENGER)
+    key = f"promotion.{time.time_ns():020d}.{uuid.uuid4().hex[:8]}"
+    intent = dict(rec, pid=os.getpid(), host=socket.gethostname())
+    _client().set_registered_model_tag(name, PENDING + key, json.dumps(intent))   # 1. the intent
+    set_alias(name, CHAMPION, version)                                            # 2. the atomic switch
+    _record(name, key, rec)                                                       # 3. the record; the intent goes
     return rec
 
 def history(name:str)->list[dict]:
@@ -73,6 +115,7 @@ def history(name:str)->list[dict]:
 
 def rollback(name:str, reason:str="rollback", by:str|None=None)->dict:
     "Make the previous champion of `name` the champion again; returns the record."
+    complete_promotions(name)
     current = alias_version(name, CHAMPION)
     if current is None: raise RegistryError(f"model {name!r} has no champion to roll back")
     earlier = [r["version"] for r in history(name) if r["version"] != current]
@@ -82,6 +125,7 @@ def rollback(name:str, reason:str="rollback", by:str|None=None)->dict:
 # %% ../nbs/01b_registry.ipynb #9b37d279
 def candidate_versions(name:str, candidate:str=CHALLENGER)->tuple[str, str|None]:
     "(version of `candidate`, a version number or an alias, and the champion's version or None) of model `name`."
+    complete_promotions(name)
     version = str(candidate) if str(candidate).isdigit() else alias_version(name, candidate)
     if version is None:
         raise RegistryError(f"model {name!r} has no {candidate!r} version to validate: run the train pipeline first")
@@ -99,6 +143,7 @@ def model_status(name:str, n_history:int=5)->dict:
     c = _client()
     try: c.get_registered_model(name)
     except MlflowException: raise RegistryError(f"no registered model named {name!r} in this store") from None
+    complete_promotions(name)   # a promotion stopped half-way is finished (and said so) before it is shown
     def describe(alias):
         v = alias_version(name, alias)
         if v is None: return None

@@ -121,7 +121,30 @@ def _champions(project):
             if "champion" in c.get_model_version("breast_cancer", str(v.version)).aliases]
 
 
-def test_kill_mid_promotion_leaves_registry_consistent(two_versions, tmp_path):
+def _record_state(project):
+    "(champion, whether its promotion is completely recorded): the latest history entry names it, its version tags match it."
+    from mlops_nb.registry import history
+    champ, h = alias(project), history("breast_cancer")
+    tags = client(project).get_model_version("breast_cancer", champ).tags
+    return champ, bool(h) and h[-1]["version"] == champ and all(tags.get(t) == h[-1][k] for t, k in
+                  (("promoted_at", "at"), ("promoted_by", "by"), ("promotion_reason", "reason")))
+
+
+def _next_run_completes(project, caplog):
+    "The next registry operation (here `model_status`, as `mlops-nb status` runs it) leaves a complete record, and says when it completed one."
+    from mlops_nb.registry import model_status
+    before = _record_state(project)
+    caplog.clear()
+    with caplog.at_level("WARNING", logger="mlops_nb.registry"): st = model_status("breast_cancer")
+    after = _record_state(project)
+    assert after == (before[0], True), (before, after)          # the champion stays; its record is now complete
+    assert st["champion"]["promoted_at"] == st["history"][-1]["at"]
+    if not before[1]: assert "completed the record of an interrupted promotion" in caplog.text
+    assert not [k for k in client(project).get_registered_model("breast_cancer").tags if k.startswith("pending.")]
+    return before
+
+
+def test_kill_mid_promotion_leaves_registry_consistent(two_versions, tmp_path, caplog):
     project = two_versions
     script = tmp_path / "promoter.py"; script.write_text(PROMOTER)
     from mlops_nb.registry import history
@@ -134,11 +157,53 @@ def test_kill_mid_promotion_leaves_registry_consistent(two_versions, tmp_path):
         p.send_signal(signal.SIGKILL); p.wait()
         assert _champions(project) in (["1"], ["2"])
         assert alias(project) in ("1", "2")
+        _next_run_completes(project, caplog)
     assert len([h for h in history("breast_cancer") if h["by"] == "killer"]) >= 3   # the loop really ran
     from mlops_nb.registry import rollback
     rec = rollback("breast_cancer", "after the kills")
     assert rec["version"] in ("1", "2") and rec["version"] != rec["previous"]
     assert _champions(project) == [rec["version"]]
+
+
+KILL_AT_WRITE = """
+import os, signal, sys
+from mlflow import MlflowClient
+from mlops_nb.config import get_settings, use_mlflow
+from mlops_nb.registry import promote
+use_mlflow(get_settings())
+at, writes = int(sys.argv[2]), [0]
+def killing(f):   # SIGKILL this process just before its write number `at` to the registry (0: before the first)
+    def write(*a, **kw):
+        if writes[0] == at: os.kill(os.getpid(), signal.SIGKILL)
+        writes[0] += 1
+        return f(*a, **kw)
+    return write
+for m in ("set_registered_model_alias", "delete_registered_model_alias", "set_registered_model_tag",
+          "delete_registered_model_tag", "set_model_version_tag", "delete_model_version_tag"):
+    setattr(MlflowClient, m, killing(getattr(MlflowClient, m)))
+promote("breast_cancer", sys.argv[1], f"kill at write {at}", by="killer")
+print("writes", writes[0], flush=True)
+"""
+
+
+def test_kill_at_every_write_of_a_promotion_leaves_a_complete_record(two_versions, tmp_path, caplog):
+    "A promotion killed before each of its registry writes in turn: the old state, the complete new one, or one the next run completes."
+    project = two_versions
+    script = tmp_path / "kill_at_write.py"; script.write_text(KILL_AT_WRITE)
+    from mlops_nb.registry import history
+    seen, at = set(), 0
+    while True:
+        old = alias(project); new = "2" if old == "1" else "1"
+        n_history = len(history("breast_cancer"))
+        p = subprocess.run([sys.executable, str(script), new, str(at)], cwd=project, capture_output=True, text=True, timeout=120)
+        assert p.returncode in (0, -signal.SIGKILL), p.stderr
+        champion, complete = _next_run_completes(project, caplog)
+        assert champion in (old, new)
+        seen.add("old" if champion == old else "new, complete" if complete else "new, completed by the next run")
+        if champion == old: assert len(history("breast_cancer")) == n_history   # no record of a promotion that did not happen
+        if p.returncode == 0: break                          # `at` passed the promotion's last write: it ran to the end
+        at += 1
+    assert at >= 4 and seen == {"old", "new, completed by the next run", "new, complete"}, (at, seen)
 
 
 def test_racing_promotions_are_consistent_and_both_recorded(two_versions, tmp_path):
