@@ -43,20 +43,22 @@ def register_candidate(name:str, version)->list[str]:
 # %% ../nbs/01b_registry.ipynb #301b45da
 class RegistryError(MlopsError): "A registry operation that cannot be done as asked."
 
-PENDING = "pending."   # the tag-key prefix of a promotion's intent: `pending.promotion.<time>.<id>`
+PENDING = "pending.promotion."   # the tag-key prefix of a promotion's intent: `pending.promotion.<id>`
 
 def _who(): 
     try: return f"{getpass.getuser()}@{socket.gethostname()}"
     except Exception: return "unknown"
 
-def _record(name, key, rec):
-    "Write promotion `rec` under history `key`: the entry, the version's tags, the challenger released, the intent removed (each write idempotent)."
+def _record(name, ident, rec, stamp:int|None=None):
+    """Write promotion `rec` (intent `ident`): its history entry `promotion.<stamp>.<ident>` (stamp: when the alias moved,
+    or now), the version's tags, the challenger released, the intent removed. Each write may be repeated."""
     c = _client()
-    c.set_registered_model_tag(name, key, json.dumps(rec))
+    if not any(k.startswith("promotion.") and k.endswith("." + ident) for k in c.get_registered_model(name).tags):
+        c.set_registered_model_tag(name, f"promotion.{stamp or time.time_ns():020d}.{ident}", json.dumps(rec))
     for tag, k in (("promoted_at", "at"), ("promoted_by", "by"), ("promotion_reason", "reason")):
         c.set_model_version_tag(name, rec["version"], tag, rec[k])
     if alias_version(name, CHALLENGER) == rec["version"]: c.delete_registered_model_alias(name, CHALLENGER)
-    c.delete_registered_model_tag(name, PENDING + key)
+    c.delete_registered_model_tag(name, PENDING + ident)
 
 def _in_flight(intent:dict)->bool:
     "Whether the process that wrote `intent` may still be promoting (same host and alive, or another host, for five minutes)."
@@ -69,13 +71,13 @@ def _in_flight(intent:dict)->bool:
 def complete_promotions(name:str)->list[dict]:
     "Finish the promotions of `name` whose process stopped half-way; returns each with its `outcome` (and warns)."
     import logging
-    champion, done = alias_version(name, CHAMPION), []
-    tags = _client().get_registered_model(name).tags
-    for pkey, v in sorted(tags.items()):
+    log, done = logging.getLogger("mlops_nb.registry"), []
+    for pkey, v in sorted(_client().get_registered_model(name).tags.items()):
         if not pkey.startswith(PENDING): continue
-        intent = json.loads(v)
+        try: intent = json.loads(v); rec = {k: intent[k] for k in ("action", "version", "previous", "by", "at", "reason")}
+        except (ValueError, KeyError, TypeError): log.warning(f"{name}: tag {pkey!r} is not a promotion's intent; left as it is"); continue
         if _in_flight(intent): continue
-        rec = {k: intent[k] for k in ("action", "version", "previous", "by", "at", "reason")}
+        champion = alias_version(name, CHAMPION)   # read after the in-flight check: the writer may have moved it just before
         if rec["version"] == champion:
             rec["completed"] = f"{now().isoformat(timespec='milliseconds')} by {_who()}: the promoting process stopped before recording it"
             _record(name, pkey[len(PENDING):], rec)
@@ -84,7 +86,7 @@ def complete_promotions(name:str)->list[dict]:
             _client().delete_registered_model_tag(name, pkey)
             msg = (f"an interrupted promotion of {name} version {rec['version']} (by {rec['by']} at {rec['at']}) never took effect: "
                    f"the champion is still {champion or 'none'}")
-        logging.getLogger("mlops_nb.registry").warning(msg)
+        log.warning(msg)
         done.append(dict(rec, outcome=msg))
     return done
 
@@ -101,11 +103,10 @@ def promote(name:str, version, reason:str, by:str|None=None, action:str="promote
     complete_promotions(name)                                # an earlier promotion stopped half-way is finished first
     previous = alias_version(name, CHAMPION)
     rec = dict(action=action, version=version, previous=previous, by=by or _who(), at=now().isoformat(timespec="milliseconds"), reason=reason)
-    key = f"promotion.{time.time_ns():020d}.{uuid.uuid4().hex[:8]}"
-    intent = dict(rec, pid=os.getpid(), host=socket.gethostname())
-    _client().set_registered_model_tag(name, PENDING + key, json.dumps(intent))   # 1. the intent
-    set_alias(name, CHAMPION, version)                                            # 2. the atomic switch
-    _record(name, key, rec)                                                       # 3. the record; the intent goes
+    ident, intent = uuid.uuid4().hex[:8], dict(rec, pid=os.getpid(), host=socket.gethostname())
+    _client().set_registered_model_tag(name, PENDING + ident, json.dumps(intent))   # 1. the intent
+    set_alias(name, CHAMPION, version)                                              # 2. the atomic switch
+    _record(name, ident, rec, time.time_ns())                                       # 3. the record, in the order of the switches
     return rec
 
 def history(name:str)->list[dict]:

@@ -151,6 +151,8 @@ def _check_column(c:Column, vals:list, warns:list, text:list|None=None):
     import numpy as np
     text = [] if text is None else text
     if c.type in NUMERIC: return _numbers(c, vals, text)
+    if any(isinstance(v, float) and v != v for v in vals):   # NaN: how MLflow's client writes a missing value in any column
+        vals = [None if isinstance(v, float) and v != v else v for v in vals]
     if c.type == "boolean":
         out = [BOOLEAN_TEXT.get(v, v) if isinstance(v, str) else v for v in vals]
         if any(isinstance(v, str) for v in vals): text.append(c.name)
@@ -525,17 +527,29 @@ def _parse_json(raw:bytes):
 def frame_body(df)->dict:
     "A DataFrame read from CSV or Parquet as a `dataframe_split` body: missing values as None, date-times as ISO 8601 text."
     import pandas as pd
+    from datetime import date
     df = df.copy()
     for c in df.columns:
         if pd.api.types.is_datetime64_any_dtype(df[c]): df[c] = df[c].map(lambda t: t.isoformat(), na_action="ignore")
+        elif df[c].dtype == object and len(df) and isinstance(df[c].dropna().iloc[0] if df[c].notna().any() else None, date):
+            df[c] = df[c].map(lambda t: t.isoformat() if isinstance(t, date) else t)   # Parquet's date32: dates as ISO text
     data = df.astype(object).where(df.notna(), None).to_numpy().tolist()
     return {"dataframe_split": {"columns": [str(c) for c in df.columns], "data": data}}
 
-def _parse_table(raw:bytes, ct:str)->dict:
-    import io, sys, pandas as pd
-    try: df = pd.read_csv(io.BytesIO(raw), dtype=str) if ct == CSV else pd.read_parquet(io.BytesIO(raw))
+def _parse_table(raw:bytes, ct:str, max_rows:int=10000)->dict:
+    "A CSV or Parquet body as a `dataframe_split`; more than `max_rows` rows is a 422 before the rows are decoded."
+    import io, pandas as pd
+    try:
+        if ct == CSV: df = pd.read_csv(io.BytesIO(raw), dtype=str, nrows=max_rows + 1)
+        else:
+            import pyarrow.parquet as pq
+            f = pq.ParquetFile(io.BytesIO(raw))
+            if f.metadata.num_rows > max_rows: raise InputError(f"body has {f.metadata.num_rows} rows, more than the limit of {max_rows} (max_rows)")
+            df = f.read().to_pandas()
+    except InputError: raise
     except Exception as e:   # pandas and pyarrow raise many kinds for a malformed file
         raise InputError(f"the body is not valid {'CSV' if ct == CSV else 'Parquet'}: {type(e).__name__}: {str(e)[:300]}", "body", 400)
+    if len(df) > max_rows: raise InputError(f"body has more than {max_rows} rows, the limit (max_rows)")
     return frame_body(df)
 
 
@@ -566,7 +580,7 @@ async def _body_of(req, tabular=False):
         chunks.append(c)
     raw = b"".join(chunks)
     if not raw.strip(): raise InputError("the body is empty: send a JSON object" if json_ct else "the body is empty", "body")
-    return _parse_json(raw) if json_ct else _parse_table(raw, ct)
+    return _parse_json(raw) if json_ct else _parse_table(raw, ct, req.app.state.server.s.max_rows)
 
 async def _score(req):
     if (d := _denied(req)) is not None: return d, None
@@ -666,6 +680,16 @@ _ROUTES = [  # path, handler, methods, name (the OpenAPI document is `openapi_do
     ("/ready", _ready, "GET", "ready"), ("/version", _version, "GET", "version"), ("/metadata", _metadata, "GET", "metadata"),
     ("/metrics", _prom, "GET", "prom")]
 
+async def _openapi(request: Request):
+    "The OpenAPI document, behind the API key when one is set (it names the model's columns and categories)."
+    from starlette.responses import JSONResponse
+    if (d := _denied(request)) is not None: return d
+    return JSONResponse(request.app.openapi())
+
+async def _docs(request: Request):
+    from fastapi.openapi.docs import get_swagger_ui_html
+    return get_swagger_ui_html(openapi_url="/openapi.json", title=request.app.title)
+
 def _mlflow_version()->str:
     from importlib.metadata import version, PackageNotFoundError
     try: return version("mlflow")   # what mlflow models serve answers on /version; read without importing mlflow
@@ -686,13 +710,14 @@ def create_app(model_uri:str|None=None, # models:/NAME@ALIAS (default: models:/M
     "The FastAPI application serving `model_uri`."
     from fastapi import FastAPI
     srv = server or Server(model_uri, s)
-    app = FastAPI(title="mlops_nb model service", version="1", lifespan=_lifespan,
+    app = FastAPI(title="mlops_nb model service", version="1", lifespan=_lifespan, openapi_url=None, docs_url=None, redoc_url=None,
                   description="Scores the registered model given at start-up. MLflow scoring protocol on /invocations.")
     st = app.state
     st.server, st.metrics = srv, _Metrics()
     st.api_key, st.max_body = (srv.s.api_key or "").encode(), int(srv.s.max_body_mb * 1024 * 1024)
     st.mlflow_version = _mlflow_version()
     for path, handler, method, name in _ROUTES: app.add_api_route(path, handler, methods=[method], name=name)
+    for path, handler in (("/openapi.json", _openapi), ("/docs", _docs)): app.add_api_route(path, handler, methods=["GET"], include_in_schema=False)
     app.openapi = lambda: openapi_doc(srv.current.schema if srv.current else None, srv.s.max_rows, bool(st.api_key),
                                       app.title, app.version)
     app.add_middleware(_MetricsMiddleware, metrics=st.metrics)

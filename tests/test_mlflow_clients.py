@@ -20,6 +20,7 @@ def model(tmp_path_factory):
     rng = np.random.default_rng(0)
     X = pd.DataFrame({"x": rng.normal(size=60), "n": rng.integers(0, 10, 60), "colour": rng.choice(["red", "blue"], 60)})
     X.loc[::5, "x"] = np.nan
+    X.loc[3, "colour"] = np.nan   # a missing text value: MLflow's client writes NaN there too
     y = (X["n"] > 4).astype(int)
     m = Pipeline([("preprocess", build_preprocessor(X)), ("model", LogisticRegression())]).fit(X, y)
     d = tmp_path_factory.mktemp("clients") / "model"
@@ -54,7 +55,7 @@ def test_scoring_server_client_with_missing_values(servers, model):
     "MLflow's own client: a frame with a missing value (written as the NaN literal), and /version."
     from mlflow.pyfunc.scoring_server.client import ScoringServerClient
     _, X = model
-    assert X["x"].isna().any()
+    assert X["x"].isna().any() and X["colour"].isna().any()
     a, b = [ScoringServerClient("127.0.0.1", p) for p in servers]
     assert a.invoke(X).get_predictions().equals(b.invoke(X).get_predictions())
     assert a.get_version() == b.get_version()

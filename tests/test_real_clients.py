@@ -80,11 +80,12 @@ def test_pyfunc_scores_the_training_file(trained, name, file):
     # the same answers as the model gives the checked, prepared frame it was trained on
     import mlflow
     from mlops_nb.features import prepare_frame
-    mlflow.set_tracking_uri(uri)
-    model = mlflow.sklearn.load_model(f"models:/{name}/1")
+    before = mlflow.get_tracking_uri(), mlflow.get_registry_uri()   # another test in this process may have set either
+    mlflow.set_tracking_uri(uri); mlflow.set_registry_uri(uri)
+    try: model = mlflow.sklearn.load_model(f"models:/{name}/1")
+    finally: mlflow.set_tracking_uri(before[0]); mlflow.set_registry_uri(before[1])
     raw = pd.read_csv(trained / "data" / "houses.csv")
     X = prepare_frame(raw.drop(columns=[TARGET]).assign(sold=pd.to_datetime(raw.sold)))
-    mlflow.set_tracking_uri(None)
     assert out["predictions"] == [str(p) for p in model.predict(X)]
     assert len(set(out["predictions"])) == 2
 

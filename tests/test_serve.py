@@ -174,7 +174,9 @@ def test_schemathesis_all_checks(ours, tmp_path):
     p = run([BIN / "schemathesis", "run", f"http://127.0.0.1:{port}/openapi.json", "--checks", "all", "--max-examples", "25",
              "-H", f"X-API-Key: {KEY}", "--generation-deterministic", "--no-color"], cwd=tmp_path, timeout=180)
     assert p.returncode == 0 and "No issues found" in p.stdout, p.stdout[-6000:]
-    s, doc = call(port, "GET", "/openapi.json")
+    assert call(port, "GET", "/openapi.json")[0] == 401   # it names the model's columns: behind the key, as /metadata
+    s, doc = call(port, "GET", "/openapi.json", headers=H)
+    assert s == 200 and call(port, "GET", "/docs")[0] == 200
     body = doc["paths"]["/invocations"]["post"]["requestBody"]["content"]
     assert sorted(body) == ["application/json", "application/vnd.apache.parquet", "text/csv"]
     row = body["application/json"]["schema"]["oneOf"][1]["properties"]["dataframe_records"]["items"]
