@@ -6,7 +6,7 @@ Docs: https://github.com/mlops-nb/mlops_nb/checks.html.md"""
 
 # %% ../nbs/02_checks.ipynb #21a40c34
 from __future__ import annotations
-import hashlib, json
+import hashlib, json, warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 import numpy as np
@@ -14,13 +14,53 @@ import pandas as pd
 import pandera.pandas as pa   # with the module, not in the first check: the service never imports this module
 from pandera.errors import SchemaErrors
 pa.DataFrameSchema.register_default_backends(pd.DataFrame)   # pandera's pandas backend too (it loads it on a first validate)
-from .data import DataError, as_datetime, redact_url
+from .data import DataError, DataWarning, as_datetime, redact_url
 from . import report
 
 # %% auto #0
-__all__ = ['SCHEMA_VERSION', 'SCHEMA_ARTIFACT', 'infer_schema', 'save_schema', 'load_schema', 'schema_hash', 'Issue',
-           'Validation', 'DataValidationError', 'to_pandera', 'within_range', 'validate_batch', 'check_data',
-           'log_schema', 'logged_schema', 'model_schema', 'schema_for', 'column_stats', 'quality_report']
+__all__ = ['SCHEMA_VERSION', 'OUT_OF_RANGE', 'SCHEMA_ARTIFACT', 'infer_schema', 'save_schema', 'load_schema', 'schema_hash',
+           'Issue', 'Validation', 'DataValidationError', 'to_pandera', 'within_range', 'drift_ranges', 'validate_batch',
+           'check_data', 'log_schema', 'logged_schema', 'model_schema', 'schema_for', 'column_stats', 'quality_report']
+
+# %% ../nbs/02_checks.ipynb #0601fe36
+_DATE_TEXT = r"\d{4}([-/.])\d{1,2}\1\d{1,2}(?:[T ]\d{1,2}:\d{2}(?::\d{2}(?:\.\d+)?)?)?(?:Z|[+-]\d{2}:?\d{2})?"   # year first
+_DAY_MONTH = r"\d{1,2}([-/.])\d{1,2}\1\d{2}(?:\d{2})?(?:[T ]\d{1,2}:\d{2}(?::\d{2})?)?"                           # 01/02/2012
+
+def _text_sample(s:pd.Series, sample:int=1000)->pd.Series|None:
+    "A spread sample of the values of text column `s` as `str` (None: not text, or no values)."
+    v = s.dropna()
+    if not len(v) or not (pd.api.types.is_object_dtype(s.dtype) or pd.api.types.is_string_dtype(s.dtype)): return None
+    return v.iloc[np.linspace(0, len(v) - 1, min(sample, len(v))).astype(int)].astype(str)
+
+def _dates(s:pd.Series, sample:int=1000)->bool:
+    "Text whose values (a sample) are all dates or date-times written year first, all read by `as_datetime`: a column of dates."
+    v = _text_sample(s, sample)
+    return v is not None and bool(v.str.fullmatch(_DATE_TEXT).all()) and not as_datetime(v).isna().any()
+
+def _finite(v:pd.Series)->pd.Series:
+    "The finite values of numeric `v`, with a `DataWarning` naming the infinite ones: a bound is never infinite."
+    inf = np.isinf(v.to_numpy(dtype="float64", na_value=np.nan))
+    if inf.any():
+        warnings.warn(f"column {v.name!r} has infinite values ({', '.join(sorted(map(str, pd.unique(v[inf]))))}) in {int(inf.sum())} rows: "
+                      "its min/max are learned from the finite values, so checks refuse them; make them missing values "
+                      "or clip them before training", DataWarning, stacklevel=4)
+    return v[~inf]
+
+def _text_warnings(s:pd.Series, sample:int=1000):
+    "`DataWarning`s for text column `s` that looks like dates written day or month first, or like numbers with a few stray values."
+    v = _text_sample(s, sample)
+    if v is None: return
+    if v.str.fullmatch(_DAY_MONTH).all():
+        return warnings.warn(f"column {s.name!r} looks like dates written day/month or month/day first (e.g. {v.iloc[0]!r}): the order "
+                             "is ambiguous, so it is read as text; write them year first (YYYY-MM-DD) to use them as dates", DataWarning, stacklevel=4)
+    if pd.to_numeric(v, errors="coerce").notna().mean() < 0.9: return
+    x = s.dropna().astype(str)
+    stray = pd.to_numeric(x, errors="coerce").isna()
+    if stray.any() and stray.mean() <= 0.1:
+        odd = pd.unique(x[stray])
+        warnings.warn(f"column {s.name!r} is text, but {1 - stray.mean():.0%} of its values are numbers; the others ({int(stray.sum())} rows): "
+                      f"{', '.join(map(repr, odd[:5]))}{', ...' if len(odd) > 5 else ''}: to use it as a number, make them missing "
+                      "values (fix them, or list them as missing when reading) and retrain", DataWarning, stacklevel=4)
 
 # %% ../nbs/02_checks.ipynb #07dfaa3b
 SCHEMA_VERSION = 1
@@ -30,17 +70,8 @@ def _kind(s:pd.Series)->str:
     if pd.api.types.is_bool_dtype(t): return "bool"
     if pd.api.types.is_integer_dtype(t): return "int"
     if pd.api.types.is_numeric_dtype(t): return "float"
-    if pd.api.types.is_datetime64_any_dtype(t) or _iso_dates(s): return "datetime"
+    if pd.api.types.is_datetime64_any_dtype(t) or _dates(s): return "datetime"
     return "str"
-
-_ISO = r"\d{4}-\d{2}-\d{2}(?:[T ]\d{2}:\d{2}(?::\d{2}(?:\.\d+)?)?)?(?:Z|[+-]\d{2}:?\d{2})?"
-
-def _iso_dates(s:pd.Series, sample:int=1000)->bool:
-    "Text whose values (a sample of them) are all ISO 8601 dates or date-times: a CSV or SQL column of dates."
-    v = s.dropna()
-    if not len(v) or not (pd.api.types.is_object_dtype(s.dtype) or pd.api.types.is_string_dtype(s.dtype)): return False
-    v = v.iloc[np.linspace(0, len(v) - 1, min(sample, len(v))).astype(int)].astype(str)
-    return bool(v.str.fullmatch(_ISO).all()) and not pd.to_datetime(v, errors="coerce", format="ISO8601", utc=True).isna().any()
 
 def _num(v):
     v = float(v)
@@ -53,13 +84,15 @@ def _column_schema(s:pd.Series, max_categories:int, tolerance:float)->dict:
     c = dict(type=kind, nullable=miss > 0, missing_share=round(miss / n, 4))
     v = s.dropna()
     if kind in ("int", "float"):
-        c.update(min=_num(v.min()), max=_num(v.max()), tolerance=tolerance)
+        v = _finite(v)
+        if len(v): c.update(min=_num(v.min()), max=_num(v.max()), tolerance=tolerance)
     elif kind == "datetime":
         v = as_datetime(v)
         c.update(min=v.min().isoformat(), max=v.max().isoformat())
     else:
         u = pd.unique(v.astype(str)) if kind == "bool" else pd.unique(v)
         c["distinct"] = len(u)
+        if kind == "str": _text_warnings(s)
         if len(u) <= max_categories: c.update(categories=sorted(map(str, u)), closed=False)
     if kind in ("int", "str") and len(v) >= 20 and not v.duplicated().any(): c["unique"] = True
     return c
@@ -78,7 +111,7 @@ def infer_schema(df:pd.DataFrame, # reference data
         y = df[target].dropna()
         t = dict(name=target, type=_kind(df[target]), task=task or "")
         if task == "classification": t["classes"] = sorted(pd.unique(y).tolist(), key=str)
-        elif len(y) and t["type"] in ("int", "float"): t.update(min=_num(y.min()), max=_num(y.max()))
+        elif t["type"] in ("int", "float") and len(y := _finite(y)): t.update(min=_num(y.min()), max=_num(y.max()))
         out["target"] = t
     return out
 
@@ -166,7 +199,7 @@ def to_pandera(schema:dict, columns=None):
     for name, c in schema["columns"].items():
         if columns is not None and name not in columns: continue
         checks = []
-        if c.get("type") in _NUMERIC and c.get("min") is not None and c.get("max") is not None:
+        if c.get("type") in _NUMERIC and c.get("min") is not None and c.get("max") is not None and c.get("out_of_range") != "warn":
             lo, hi = _hard_range(c)
             checks.append(pa.Check.within_range(min_value=lo, max_value=hi, ignore_na=False))   # missing values pass inside
         if c.get("closed") and c.get("categories") is not None: checks.append(pa.Check.isin(c["categories"]))
@@ -193,8 +226,15 @@ def _hard_range(c:dict)->tuple[float, float]:
     tol = float(c.get("tolerance") or 0)
     return c["min"] - tol * span, c["max"] + tol * span
 
+OUT_OF_RANGE = "values outside the allowed range"   # the rule's words, as an error or (`out_of_range: warn`) a warning
+
+def drift_ranges(schema:dict)->dict:
+    "`schema` with values beyond its numeric columns' ranges as warnings (drift), not errors: for scoring later batches."
+    return {**schema, "columns": {c: {**spec, "out_of_range": "warn"} if spec.get("type") in _NUMERIC and spec.get("min") is not None
+                                   else spec for c, spec in schema["columns"].items()}}
+
 _RULES = {"not_nullable": ("missing values where none are allowed", "fill them, or set nullable: true in the schema"),
-          "within_range": ("values outside the allowed range {lo:g}..{hi:g}", "check the values, or widen min/max or tolerance in the schema"),
+          "within_range": (OUT_OF_RANGE + " {lo:g}..{hi:g}", "check the values, or widen min/max or tolerance in the schema"),
           "isin": ("values outside the allowed categories", "fix the values, or add them to the schema's list")}
 
 # %% ../nbs/02_checks.ipynb #87e44c18
@@ -245,6 +285,10 @@ def _warnings(s:pd.Series, spec:dict, n:int, err, warn):
         if not (np.fmin.reduce(v) >= spec["min"] and np.fmax.reduce(v) <= spec["max"]):   # all inside (usual): no mask
             soft = ((v < spec["min"]) & (v >= lo)) | ((v > spec["max"]) & (v <= hi))
             if soft.any(): warn(c, f"values slightly beyond the observed range {spec['min']}..{spec['max']}", int(soft.sum()), *_examples(soft, s))
+            far = (v < lo) | (v > hi)
+            if spec.get("out_of_range") == "warn" and far.any():
+                warn(c, f"{OUT_OF_RANGE} {lo:g}..{hi:g} (drift)", int(far.sum()), *_examples(far, s),
+                     hint="the model has not seen such values: retrain on recent data, or check with a schema that refuses them")
     cats = spec.get("categories")
     if cats is not None and kind in ("str", "bool") and not spec.get("closed"):
         codes, uniq = pd.factorize(s)

@@ -14,25 +14,29 @@ import pandas as pd
 from .config import MlopsError
 
 # %% auto #0
-__all__ = ['CSV_SUFFIXES', 'PARQUET_SUFFIXES', 'DataError', 'redact_url', 'sa_url', 'is_sql_url', 'load_data', 'as_datetime',
-           'read_chunks', 'fingerprint', 'column_digests', 'split_data']
+__all__ = ['CSV_SUFFIXES', 'PARQUET_SUFFIXES', 'DataError', 'DataWarning', 'redact_url', 'sa_url', 'is_sql_url', 'load_data',
+           'as_datetime', 'read_chunks', 'fingerprint', 'column_digests', 'split_data']
 
 # %% ../nbs/01_data.ipynb #5bcd677e
 class DataError(MlopsError, ValueError):
     "Data that cannot be read or used as given; the message names the source, column or rows."
 
+# %% ../nbs/01_data.ipynb #7a087832
+class DataWarning(UserWarning):
+    "Data that can be used, but likely not as its writer meant it: the message names the column, the values and what to do."
+
 # %% ../nbs/01_data.ipynb #2a728c55
 import re
 _QUERY_ARG = re.compile(r"([?&;])([^=&;?#\s]+)=([^&;#\s'\"]*)")
-_SECRET_NAME = re.compile(r"pass|pwd|secret|token|key|credential|auth|sig", re.I)   # password, api_key, sig, ...
+_SECRET_NAME = re.compile(r"(?!ssl)(?:[\w.-]*[_.-])?(?:password|passwd|pass|pwd|secret|token|key|apikey|sig|signature|credentials?)$", re.I)   # whole names: password, db_password, api_key, access_token, sig
 _PASSWORD = re.compile(r"(?<![\w+.-])([A-Za-z][\w+.-]*://[^\s:/@?#]*:)(\S*)@")   # to the word's last @: a / or @ in it stays hidden
 
-def _hide_arg(m): return f"{m[1]}{m[2]}=***" if _SECRET_NAME.search(m[2]) else m[0]
+def _hide_arg(m): return f"{m[1]}{m[2]}=***" if _SECRET_NAME.match(m[2]) else m[0]
 
 def _secrets(url:str)->set[str]:
     "The password and secret query values of `url`, as written and as decoded."
     from urllib.parse import unquote_plus
-    found = {m[2] for m in _PASSWORD.finditer(url)} | {m[3] for m in _QUERY_ARG.finditer(url) if _SECRET_NAME.search(m[2])}
+    found = {m[2] for m in _PASSWORD.finditer(url)} | {m[3] for m in _QUERY_ARG.finditer(url) if _SECRET_NAME.match(m[2])}
     return {v for s in found for v in (s, unquote_plus(s)) if len(v) >= 3}   # shorter: replacing it everywhere garbles text
 
 def redact_url(url:str, # a URL, or any text that may contain URLs (an error message, a tag)
@@ -41,11 +45,12 @@ def redact_url(url:str, # a URL, or any text that may contain URLs (an error mes
     "`url` with every password and secret query value (`password`, `token`, `key`, `secret`, ...) replaced by ***."
     text = str(url)
     if "://" in text:
-        from sqlalchemy.engine import make_url
-        try:
-            u = make_url(text)   # SQLAlchemy's own reading of a whole URL: the password may hold / and escapes
-            if u.password is not None: text = u.render_as_string(hide_password=True)
-        except Exception: pass   # not one URL (a path, a message): the patterns alone
+        if re.fullmatch(r"\S+", text):   # one URL: SQLAlchemy's own reading (the password may hold / and escapes)
+            from sqlalchemy.engine import make_url
+            try:
+                u = make_url(text)
+                if u.password is not None: text = u.render_as_string(hide_password=True)
+            except Exception: pass   # not a URL SQLAlchemy reads: the patterns alone
         text = _QUERY_ARG.sub(_hide_arg, _PASSWORD.sub(r"\1***@", text))
     for s in sorted(_secrets(str(secrets_of)), key=len, reverse=True): text = text.replace(s, "***")
     return text
@@ -98,11 +103,13 @@ def _first_bad_byte(path:Path, encoding:str)->tuple[int, int, int]|None:
 @contextmanager
 def _csv_errors(path:Path, encoding:str="utf-8"):
     "pandas' errors of reading CSV `path` (whole or in chunks) as a `DataError` saying what to fix."
+    import codecs
+    try: codecs.lookup(encoding)   # before reading: a LookupError from inside pandas is not about the codec
+    except LookupError: raise DataError(f"unknown encoding {encoding!r}: use a Python codec name such as utf-8, latin-1 or cp1252") from None
     try: yield
     except pd.errors.EmptyDataError: raise DataError(f"data file {path} is empty: it has no header and no rows") from None
     except pd.errors.ParserError as e:
         raise DataError(f"data file {path} is not well-formed CSV: {str(e).strip()}. Fix that line or re-export the file") from None
-    except LookupError: raise DataError(f"unknown encoding {encoding!r}: use a Python codec name such as utf-8, latin-1 or cp1252") from None
     except UnicodeDecodeError as e:   # pandas' offset is within one field: find the byte in the file
         at, line, byte = _first_bad_byte(path, encoding) or (None, None, e.object[e.start])
         where = f"byte {byte:#04x} at offset {at}, line {line}" if at is not None else f"byte {byte:#04x}"
@@ -184,7 +191,7 @@ def load_data(source:str, # CSV/Parquet path or SQLAlchemy URL
 
 # %% ../nbs/01_data.ipynb #9b9e17dd
 def as_datetime(s)->pd.Series:
-    "`s` as naive UTC date-times: text read as ISO 8601, time zones converted to UTC; unreadable values become NaT."
+    "`s` as naive UTC date-times: text read as ISO 8601 (year first; `-`, `/` or `.` between the parts), time zones converted to UTC; unreadable values become NaT."
     s = s if isinstance(s, pd.Series) else pd.Series(s)
     if pd.api.types.is_datetime64_any_dtype(s.dtype):
         return s.dt.tz_convert("UTC").dt.tz_localize(None) if s.dt.tz is not None else s
@@ -259,7 +266,11 @@ def split_data(df:pd.DataFrame, target:str, test_size:float=0.2, seed:int=42,
         raise DataError(f"cannot hold out {test_size:.0%} of {len(df)} rows: need at least one row on each side")
     if time_column:
         if time_column not in df.columns: raise DataError(f"time_column {time_column!r} is not a column; columns: {', '.join(map(str, df.columns))}")
-        order = df[time_column].sort_values(kind="stable").index
+        t = df[time_column]
+        if t.dtype == object or pd.api.types.is_string_dtype(t.dtype):   # dates as text: in time order, not text order
+            d = as_datetime(t)
+            if d.notna().sum() == t.notna().sum(): t = d
+        order = t.sort_values(kind="stable").index
         return df.loc[order[:-n_test]], df.loc[order[-n_test:]]
     from sklearn.model_selection import train_test_split
     strat = df[target] if stratify and df[target].value_counts().min() >= 2 else None

@@ -102,13 +102,12 @@ def calibration_error(model, X, y, n_bins:int=10)->float|None:
                      for b in range(n_bins) if (bins == b).any()))
 
 # %% ../nbs/06_evaluate.ipynb #8bf2e876
-_SCORERS = dict(accuracy="accuracy", f1="f1_macro", roc_auc=None, log_loss="neg_log_loss", rmse="neg_root_mean_squared_error",
-                mae="neg_mean_absolute_error", r2="r2")
-
 def feature_importance(model, X, y, metric:str, seed:int=0, n_repeats:int=3)->pd.Series:
-    "Permutation importance of each raw column, as shares of the total (sorted, largest first)."
+    "Permutation importance of each raw column by `metric` as `compute_metrics` measures it, as shares of the total (sorted, largest first)."
     from sklearn.inspection import permutation_importance
-    scoring = _SCORERS.get(metric) or ("roc_auc" if len(np.unique(y)) == 2 else "roc_auc_ovr")
+    task = "regression" if metric in ("rmse", "mae", "r2") else "classification"
+    sign = 1 if GREATER_IS_BETTER[metric] else -1   # one definition of each metric: held-out rows missing a class are scored alike
+    scoring = lambda m, X, y: sign * compute_metrics(m, X, y, task)[metric]
     r = permutation_importance(model, X, y, scoring=scoring, n_repeats=n_repeats, random_state=seed)
     imp = pd.Series(np.clip(r.importances_mean, 0, None), index=X.columns)
     total = imp.sum()

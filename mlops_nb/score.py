@@ -61,20 +61,27 @@ class ScoringModel:
     @property
     def probabilities(self)->bool: return hasattr(self.model, "predict_proba")
 
-def load_scoring_model(model_uri:str, registry_uri:str)->ScoringModel:
-    "The version `model_uri` names now, loaded with its logged schema (else its signature's)."
+def load_scoring_model(model_uri:str, registry_uri:str,
+                       schema:str|None=None, # a schema file to check with instead (the `schema` setting): its ranges block
+                      )->ScoringModel:
+    """The version `model_uri` names now, with the schema its batches are checked by: `schema`'s file, else its logged schema
+    with out-of-range values as drift (warnings, `checks.drift_ranges`), else its signature's."""
     import mlflow
     from mlflow.models import get_model_info
-    from mlops_nb.checks import SCHEMA_ARTIFACT, logged_schema
+    from mlops_nb.checks import SCHEMA_ARTIFACT, logged_schema, load_schema, drift_ranges
     from mlops_nb.registry import RegistryError
     name, version, alias = find_version(model_uri, registry_uri)
     try: mv = mlflow.MlflowClient().get_model_version(name, version)
     except mlflow.exceptions.MlflowException: raise RegistryError(f"model {name!r} has no version {version}") from None
     model = mlflow.sklearn.load_model(f"models:/{name}/{version}")
     features = list(model.feature_names_in_) if hasattr(model, "feature_names_in_") else None
-    schema, sig = logged_schema(mv.run_id), None
+    given, sig = schema, None
+    schema = load_schema(given) if given else logged_schema(mv.run_id)
     logged = schema is not None
-    if logged: origin = f"logged with version {version} ({SCHEMA_ARTIFACT} of run {mv.run_id})"
+    if given: origin = f"{given} (the schema setting): values out of its ranges are errors"
+    elif logged:
+        schema = drift_ranges(schema)
+        origin = f"logged with version {version} ({SCHEMA_ARTIFACT} of run {mv.run_id}); values out of its ranges are drift (warnings): give schema to refuse them"
     else:
         sig = get_model_info(f"models:/{name}/{version}").signature
         if sig is None: raise RegistryError(f"version {version} of {name!r} has neither a logged schema nor a signature: cannot check the data")
@@ -151,10 +158,11 @@ class Writer:
 # %% ../nbs/08a_score.ipynb #71bccbc0
 def score_batch(chunks, # iterator of DataFrames (`data.read_chunks`); closed at the end
                 total:int|None, sm:ScoringModel, out:Path, fmt:str, source:str="data")->dict:
-    "Score `chunks` into `out` atomically: rows, chunks, seconds and the warnings of the checks."
+    "Score `chunks` into `out` atomically: rows, chunks, seconds, the warnings of the checks and the rows out of range per column."
     from tqdm.auto import tqdm
+    from mlops_nb.checks import OUT_OF_RANGE
     tmp = out.with_name(f".{out.name}.{uuid.uuid4().hex[:8]}.tmp")
-    t0, rows, n_chunks, warnings = time.perf_counter(), 0, 0, []
+    t0, rows, n_chunks, warnings, far = time.perf_counter(), 0, 0, [], {}
     writer = Writer(tmp, fmt)
     try:
         with tqdm(total=total, unit="rows", desc=f"scoring {sm.name} v{sm.version}") as bar:
@@ -163,6 +171,8 @@ def score_batch(chunks, # iterator of DataFrames (`data.read_chunks`); closed at
                 n_chunks += 1
                 v = check_chunk(chunk, sm, n_chunks, rows, source)
                 warnings += [f"chunk {n_chunks}: {w}" for w in v.warnings]
+                for w in v.warnings:
+                    if w.rule.startswith(OUT_OF_RANGE): far[w.column] = far.get(w.column, 0) + w.count
                 writer.write(score_chunk(v.data, sm, rows))
                 rows += len(chunk); bar.update(len(chunk))
         if rows == 0: raise DataError(f"data {source} has no rows")
@@ -173,7 +183,7 @@ def score_batch(chunks, # iterator of DataFrames (`data.read_chunks`); closed at
         raise
     finally:
         if hasattr(chunks, "close"): chunks.close()
-    return dict(rows=rows, chunks=n_chunks, seconds=time.perf_counter() - t0, warnings=warnings)
+    return dict(rows=rows, chunks=n_chunks, seconds=time.perf_counter() - t0, warnings=warnings, out_of_range=far)
 
 # %% ../nbs/08a_score.ipynb #97ab3358
 def columns_only(schema:dict)->dict:

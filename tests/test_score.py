@@ -103,3 +103,24 @@ def test_bad_chunk_fails_and_leaves_no_output(champion):
     assert not [f for f in os.listdir(out.parent) if f.startswith(f".{out.name}")]   # nor its temporary file
     res = latest_result(champion, "score")
     assert res["status"] == "failed" and "chunk 3" in res["error"]
+
+
+def test_later_season_out_of_range_is_drift_unless_a_schema_blocks(champion, model_v1, tmp_path):
+    "Issue 20: values beyond the training range are counted and warned when scoring; a `schema` file makes them errors."
+    from mlops_nb.checks import DataValidationError
+    from mlops_nb.data import read_chunks
+    from mlops_nb.score import load_scoring_model, score_batch
+    df = pd.read_csv(champion / "data" / "breast_cancer.csv")
+    df.loc[:9, "mean radius"] = df["mean radius"].max() * 3   # a later season: ten rows far beyond the range
+    later = tmp_path / "later.csv"; df.to_csv(later, index=False)
+    sm = load_scoring_model("models:/breast_cancer/1", mlflow.get_tracking_uri())
+    res = score_batch(read_chunks(str(later), None, 200)[1], None, sm, tmp_path / "p.parquet", "parquet", "later.csv")
+    assert res["rows"] == ROWS and res["out_of_range"] == {"mean radius": 10}
+    assert any("'mean radius'" in w and "outside the allowed range" in w and "drift" in w for w in res["warnings"])
+    assert len(pd.read_parquet(tmp_path / "p.parquet")) == ROWS
+    schema = champion / "workspace" / "schemas" / "breast_cancer.yaml"   # the file training wrote
+    sm = load_scoring_model("models:/breast_cancer/1", mlflow.get_tracking_uri(), schema=str(schema))
+    assert str(schema) in sm.schema_origin
+    with pytest.raises(DataValidationError, match="'mean radius'.*10 rows: values outside the allowed range"):
+        score_batch(read_chunks(str(later), None, 200)[1], None, sm, tmp_path / "q.parquet", "parquet", "later.csv")
+    assert not (tmp_path / "q.parquet").exists()
