@@ -114,11 +114,14 @@ def _describe(label, v)->list[str]:
     return out
 
 def cmd_status(args)->int:
-    import json
-    from mlops_nb import registry
-    s = _registry(args.name)
+    import json, mlflow
+    from mlops_nb import registry, pipeline
+    from mlops_nb.data import redact_url
+    s = _registry(args.name)   # its experiment exists from here on
+    pipeline.close_stale(s)   # a run whose process is gone is recorded as failed before it is reported
     st = registry.model_status(s.model_name)
-    lines = [f"model {st['name']} ({st['versions']} versions) in {__import__('mlops_nb.data', fromlist=['redact_url']).redact_url(s.mlflow_uri)}"]
+    lines = [f"model {st['name']} ({st['versions']} versions) in {redact_url(s.mlflow_uri)}",
+             f"  artifacts (models, notebooks, reports) in {redact_url(mlflow.get_experiment_by_name(s.experiment_name).artifact_location)}"]
     lines += _describe("champion", st["champion"]) + _describe("challenger", st["challenger"])
     if st["history"]:
         lines.append("  recent champion changes:")
@@ -128,7 +131,9 @@ def cmd_status(args)->int:
         lines.append("  latest pipeline runs:")
         for p in results:
             r = json.loads(p.read_text())
-            lines.append(f"    {p.stem:<10} {r.get('status', '?'):<10} {r.get('finished', r.get('started', ''))}  {r.get('error', '')[:100]}")
+            last = r.get("last_success") if r.get("status") != "succeeded" else None
+            lines.append(f"    {p.stem:<10} {r.get('status', '?'):<10} {r.get('finished', r.get('started', ''))}  {r.get('error', '')[:100]}"
+                         + (f"\n{'':15}last success {last.get('finished', '')}, run {last.get('run_id')}" if last else ""))
     mon, tick = s.workspace_path/"results"/"monitor.json", s.workspace_path/"results"/"ct.json"
     if mon.exists():
         m = json.loads(mon.read_text())

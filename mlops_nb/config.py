@@ -12,7 +12,8 @@ from pathlib import Path
 
 # %% auto #0
 __all__ = ['FIELDS', 'WORKSPACE_DIRS', 'MlopsError', 'SettingsError', 'Settings', 'coerce_value', 'find_settings_file',
-           'read_settings_file', 'env_settings', 'get_settings', 'parse_span', 'now', 'ensure_workspace', 'use_mlflow']
+           'read_settings_file', 'env_settings', 'get_settings', 'parse_span', 'now', 'ensure_workspace', 'local_store',
+           'use_mlflow']
 
 # %% ../nbs/00_config.ipynb #39c51dd5
 class MlopsError(Exception):
@@ -119,7 +120,16 @@ def _check_encoding(v:str, origin:str)->str:
                             "use a Python codec name such as utf-8, latin-1 or cp1252") from None
     return v
 
-_CHECKS = {"encoding": _check_encoding}   # settings whose values are checked beyond their type
+def _check_share(v:float, origin:str)->float:
+    if not 0 < v < 1: raise SettingsError(f"setting 'test_size' ({origin}) must be between 0 and 1 (a share of the rows, e.g. 0.2), got {v!r}")
+    return v
+
+def _check_task(v:str, origin:str)->str:
+    if v not in ("auto", "classification", "regression"):
+        raise SettingsError(f"setting 'task' ({origin}) must be classification, regression or auto, got {v!r}")
+    return v
+
+_CHECKS = {"encoding": _check_encoding, "test_size": _check_share, "task": _check_task}   # settings whose values are checked beyond their type
 
 def coerce_value(name:str, value, origin:str="parameter"):
     "Convert `value` to the type of setting `name` (and check it, where a setting says more), or raise `SettingsError` naming it and its `origin`."
@@ -153,7 +163,7 @@ def read_settings_file(path)->dict:
         for k, v in cp.items(sec):
             if k not in FIELDS:
                 raise SettingsError(f"{path} [{sec}]: unknown setting {k!r}; accepted: {', '.join(FIELDS)}")
-            if k in _PATH_KEYS and v and not _is_url(v) and not Path(v).expanduser().is_absolute():
+            if k in _PATH_KEYS and v and not _is_url(v) and v != "infer" and not Path(v).expanduser().is_absolute():
                 v = str((path.parent/v).resolve())
             out[k] = coerce_value(k, v, f"{path} [{sec}]")
     return out
@@ -174,8 +184,13 @@ def get_settings(settings_file=None, environ=None, **params)->Settings:
     vals = {}
     f = Path(settings_file) if settings_file else find_settings_file()
     if f is not None: vals.update(read_settings_file(f))
-    vals.update(env_settings(environ))
-    vals.update({k: coerce_value(k, v) for k, v in params.items() if v is not None and v != ""})
+    given = {**env_settings(environ), **{k: coerce_value(k, v) for k, v in params.items() if v is not None and v != ""}}
+    # a path given in the environment or as a parameter is relative to the current folder: kept absolute, so lineage
+    # and a kernel started elsewhere read the same file
+    for k in _PATH_KEYS:
+        v = given.get(k)
+        if v and not _is_url(v) and v != "infer" and not Path(v).expanduser().is_absolute(): given[k] = str(Path(v).expanduser().resolve())
+    vals.update(given)
     return Settings(**vals)
 
 # %% ../nbs/00_config.ipynb #eeb12728
@@ -206,6 +221,10 @@ def ensure_workspace(s:Settings)->Path:
     return ws
 
 # %% ../nbs/00_config.ipynb #08d66430
+def local_store(s:Settings)->bool:
+    "Whether the tracking store is a local SQLite file: its artifacts then go to the workspace's `artifacts/`, whatever the current folder."
+    return not s.tracking_uri or s.tracking_uri.startswith("sqlite:///")
+
 def use_mlflow(s:Settings)->str:
     "Point MLflow at `s.mlflow_uri`, create the experiment if needed, and return its id."
     import mlflow, warnings
@@ -218,7 +237,7 @@ def use_mlflow(s:Settings)->str:
     name = s.experiment_name
     exp = mlflow.get_experiment_by_name(name)
     if exp is None:
-        loc = (ws/"artifacts"/name).as_uri() if not s.tracking_uri else None
+        loc = (ws/"artifacts"/name).as_uri() if local_store(s) else None   # a server: its own artifact root
         try: exp_id = mlflow.create_experiment(name, artifact_location=loc)
         except Exception:  # created meanwhile by a concurrent job
             exp = mlflow.get_experiment_by_name(name)

@@ -12,28 +12,68 @@ from pathlib import Path
 from .config import MlopsError, SettingsError, Settings, get_settings, ensure_workspace, coerce_value, FIELDS, now
 
 # %% auto #0
-__all__ = ['EXTRA_PARAMETERS', 'SECRET_SETTINGS', 'write_json', 'result_path', 'read_result', 'PipelineRun', 'start_run',
-           'pipelines_dir', 'shipped_pipelines', 'pipeline_path', 'notebook_parameters', 'check_parameters',
-           'check_vocabulary', 'PipelineFailed', 'EnvParameter', 'secret_parameters', 'inject_secrets', 'run_pipeline',
-           'promote_version']
+__all__ = ['EXTRA_PARAMETERS', 'SECRET_SETTINGS', 'write_json', 'result_path', 'record_attempt', 'read_result',
+           'papermill_output', 'log_when_written', 'PipelineRun', 'owner', 'alive', 'settle_notebook', 'close_stale',
+           'check_injected', 'check_estimator', 'start_run', 'pipelines_dir', 'shipped_pipelines', 'pipeline_path',
+           'notebook_parameters', 'check_parameters', 'check_vocabulary', 'PipelineFailed', 'EnvParameter',
+           'secret_parameters', 'inject_secrets', 'run_pipeline', 'promote_version']
 
 # %% ../nbs/10_pipeline.ipynb #d75d3739
 def write_json(path, obj)->Path:
     "Write `obj` as JSON to `path` atomically."
     path = Path(path); path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp")
-    tmp.write_text(json.dumps(obj, indent=2, default=str)); os.replace(tmp, path)
+    try: tmp.write_text(json.dumps(obj, indent=2, default=str)); os.replace(tmp, path)
+    finally: tmp.unlink(missing_ok=True)   # a failed write (a full disk) leaves the old file and no temporary one
     return path
 
 def result_path(pipeline:str, s:Settings)->Path:
     "Where pipeline `pipeline` writes its result."
     return Path(os.environ.get("MLOPS_NB_RESULT") or s.workspace_path/"results"/f"{pipeline}.json")
 
+def record_attempt(pipeline:str, s:Settings, result:dict)->Path:
+    "Write `result` as the latest attempt of `pipeline` (`results/PIPELINE.json` in the workspace); the last success stays in it as `last_success`."
+    p = s.workspace_path/"results"/f"{pipeline}.json"
+    try: prev = json.loads(p.read_text())
+    except (OSError, ValueError): prev = {}
+    strip = lambda r: {k: v for k, v in r.items() if k != "last_success"}
+    last = strip(result) if result.get("status") == "succeeded" else strip(prev) if prev.get("status") == "succeeded" else prev.get("last_success")
+    return write_json(p, {**result, "last_success": last})
+
 def read_result(pipeline:str, s:Settings|None=None)->dict:
     "The latest result of `pipeline` in the workspace of `s`."
     p = result_path(pipeline, s or get_settings())
     if not p.exists(): raise MlopsError(f"no result for pipeline {pipeline!r} at {p}: run it first")
     return json.loads(p.read_text())
+
+# %% ../nbs/10_pipeline.ipynb #825c2e00
+def papermill_output(pid:int|None=None)->str|None:
+    "The absolute path of the executed notebook when process `pid` (default: this one's parent) is the `papermill` command, else None."
+    import psutil
+    try:
+        p = psutil.Process(pid or os.getppid()); cmd = p.cmdline()
+        i = next(i for i, a in enumerate(cmd) if Path(a).name == "papermill")
+        from papermill.cli import papermill as cli
+        out = cli.make_context("papermill", cmd[i + 1:], resilient_parsing=True).params.get("output_path")
+        return str(Path(p.cwd())/out) if out and out != "-" and "://" not in out else None
+    except Exception: return None   # not papermill's command line: nothing to name
+
+def log_when_written(nb:str, run_id:str, timeout:float=300):
+    "Wait until papermill has written executed notebook `nb` whole (its `end_time` set), then log it to MLflow run `run_id` (store: `MLFLOW_TRACKING_URI`)."
+    end = time.time() + float(timeout)
+    while time.time() < end:
+        try:
+            if json.loads(Path(nb).read_text())["metadata"]["papermill"].get("end_time"): time.sleep(1); break   # a failed run's second write follows
+        except (OSError, ValueError, KeyError): pass
+        time.sleep(0.5)
+    import mlflow
+    if Path(nb).is_file(): mlflow.MlflowClient().log_artifact(run_id, nb, "notebook")
+
+def _watch_notebook(nb:str, run_id:str, uri:str):
+    import subprocess
+    subprocess.Popen([sys.executable, "-c", "import sys; from mlops_nb.pipeline import log_when_written; log_when_written(*sys.argv[1:])", nb, run_id],
+                     env={**os.environ, "MLFLOW_TRACKING_URI": uri}, start_new_session=True,
+                     stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
 # %% ../nbs/10_pipeline.ipynb #85b0f7e2
 class PipelineRun:
@@ -43,8 +83,13 @@ class PipelineRun:
         self.run_id = run.info.run_id
         self.path = result_path(pipeline, s)
         self.result = dict(pipeline=pipeline, status="running", run_id=self.run_id, experiment_id=run.info.experiment_id,
-                           tracking_uri=_redact(s.mlflow_uri), artifact_uri=run.info.artifact_uri, started=now().isoformat(timespec="seconds"), notebook=os.environ.get("MLOPS_NB_NOTEBOOK"))
-        write_json(self.path, self.result)
+                           tracking_uri=_redact(s.mlflow_uri), artifact_uri=run.info.artifact_uri, started=now().isoformat(timespec="seconds"), notebook=os.environ.get("MLOPS_NB_NOTEBOOK") or papermill_output(), **owner())
+        self._write()
+
+    def _write(self):
+        # under plain papermill this is the workspace's hand-off file: keep its last success
+        if os.environ.get("MLOPS_NB_RESULT"): write_json(self.path, self.result)
+        else: record_attempt(self.pipeline, self.settings, self.result)
 
     def tag(self, **tags):
         "Add lineage tags to the run (and to the model versions it registers)."
@@ -56,21 +101,115 @@ class PipelineRun:
         "Record success: write the result and end the run."
         import mlflow
         self.result.update(result, status="succeeded", finished=now().isoformat(timespec="seconds"))
-        write_json(self.path, self.result)
-        mlflow.end_run("FINISHED")
+        self._write()
+        mlflow.end_run("FINISHED"); self._log_notebook()
         return self.result
+
+    def _log_notebook(self):
+        # plain papermill: log the executed notebook once papermill has written it (`mlops-nb run` logs its own)
+        if not os.environ.get("MLOPS_NB_NOTEBOOK") and self.result.get("notebook") and not getattr(self, "_watched", False):
+            self._watched = True; _watch_notebook(self.result["notebook"], self.run_id, self.settings.mlflow_uri)
 
     def fail(self, error:str, user_error:bool=False)->None:
         "Record failure in the result; end the run as FAILED if it is still running (a run already finished keeps its status)."
         import mlflow
         self.result.update(status="failed", error=error, user_error=user_error, finished=now().isoformat(timespec="seconds"))
-        write_json(self.path, self.result)
+        self._write()
         active = mlflow.active_run()
         if active is not None and active.info.run_id == self.run_id: mlflow.end_run("FAILED")
+        self._log_notebook()
+
+def owner()->dict:
+    "The process a running pipeline's record belongs to (the `mlops-nb run` runner, else this one): pid, its start time, host."
+    import psutil, socket
+    pid = int(os.environ.get("MLOPS_NB_RUNNER_PID") or os.getpid())
+    try: started = psutil.Process(pid).create_time()
+    except psutil.Error: started = None
+    return dict(pid=pid, pid_started=started, host=socket.gethostname())
 
 def _redact(uri):
     from mlops_nb.data import redact_url
     return redact_url(uri)
+
+# %% ../nbs/10_pipeline.ipynb #7a08e269
+def alive(pid, since=None)->bool:
+    "Whether process `pid` runs (and is the one started at `since`, a `create_time`, rather than a later one with the same pid)."
+    import psutil
+    try: p = psutil.Process(int(pid)); return p.status() != psutil.STATUS_ZOMBIE and (since is None or p.create_time() <= since + 1)
+    except (psutil.Error, ValueError, TypeError): return False
+
+def settle_notebook(partial:Path, out:Path):
+    "Move the executed notebook papermill wrote at `partial` to `out` if it is whole (valid JSON), else remove it."
+    if not partial.exists(): return
+    try: json.loads(partial.read_text()); os.replace(partial, out)
+    except (OSError, ValueError): partial.unlink(missing_ok=True)
+
+def close_stale(s:Settings)->list[str]:
+    "Mark failed every pipeline of the workspace of `s` recorded as running whose process is gone; return their names."
+    import shutil, signal, socket, tempfile
+    closed = []
+    for p in sorted((s.workspace_path/"results").glob("*.json")):
+        try: r = json.loads(p.read_text())
+        except (OSError, ValueError): continue
+        if r.get("status") != "running" or r.get("host") != socket.gethostname() or alive(r.get("pid"), r.get("pid_started")): continue
+        rf = Path(r["result_file"]) if r.get("result_file") else None
+        try: run = json.loads(rf.read_text()) if rf and rf.is_file() else {}
+        except ValueError: run = {}
+        err = (f"the process running it (pid {r.get('pid')}, started {r.get('started', '?')}) is gone: killed or crashed before "
+               "it finished; see its executed notebook")
+        done = {**r, **run, "status": "failed", "error": err, "finished": now().isoformat(timespec="seconds"), "last_success": r.get("last_success")}
+        if alive(r.get("kernel_pid"), r.get("kernel_started")): os.kill(r["kernel_pid"], signal.SIGKILL)
+        if done.get("executed_notebook"):
+            nb = Path(done["executed_notebook"]); settle_notebook(nb.with_name(f".{nb.name}.partial"), nb)
+        if done.get("run_id"): _fail_mlflow_run(s, done["run_id"], err)
+        if rf: write_json(rf, {k: v for k, v in done.items() if k != "last_success"})
+        write_json(p, done); closed.append(p.stem)
+    for k in Path(tempfile.gettempdir()).glob("mlops-nb-kernel-*"):
+        part = k.name.split("-")   # mlops-nb-kernel-PID-RANDOM (RANDOM has no "-")
+        if len(part) == 5 and part[3].isdigit() and not alive(part[3]): shutil.rmtree(k, ignore_errors=True)
+    return closed
+
+def _fail_mlflow_run(s, run_id, err):
+    import mlflow
+    c = mlflow.MlflowClient(s.mlflow_uri)
+    try:
+        if c.get_run(run_id).info.status == "RUNNING": c.set_tag(run_id, "mlops_nb.error", err[:5000]); c.set_terminated(run_id, "FAILED")
+    except mlflow.exceptions.MlflowException: pass
+
+# %% ../nbs/10_pipeline.ipynb #3e771a2a
+def _assigned(src:str)->list[str]:
+    import ast
+    try: tree = ast.parse(src)
+    except SyntaxError: return []
+    return [t.id for n in tree.body for t in (n.targets if isinstance(n, ast.Assign) else [getattr(n, "target", None)])
+            if isinstance(n, (ast.Assign, ast.AnnAssign)) and isinstance(t, ast.Name)]
+
+def check_injected(history:list[str]|None=None):
+    "Refuse a parameter papermill injected that the notebook's parameters cell does not declare (`history`: the kernel's `In`)."
+    if history is None:
+        try: history = get_ipython().user_ns.get("In", [])  # noqa: F821 (defined in IPython)
+        except NameError: return
+    for i, src in enumerate(history):
+        if i > 0 and src.lstrip().startswith("# Parameters"):
+            declared = _assigned(history[i - 1])
+            unknown = [n for n in _assigned(src) if n not in declared]
+            if unknown:
+                raise SettingsError(f"unknown parameter {', '.join(map(repr, unknown))} for this pipeline; accepted: {', '.join(declared)}")
+            return
+
+def check_estimator(estimator:str, task:str="auto"):
+    "Refuse an estimator that is neither a built-in short name (for `task`) nor an importable dotted class path."
+    import importlib
+    from mlops_nb.train import ESTIMATORS
+    if estimator in ("", "auto", None): return
+    names = sorted({n for t, ns in ESTIMATORS.items() if task in (t, "auto", "", None) for n in ns})
+    if estimator in names: return
+    mod, _, cls = estimator.rpartition(".")
+    try:
+        if mod and hasattr(importlib.import_module(mod), cls): return
+    except ImportError: pass
+    raise SettingsError(f"unknown estimator {estimator!r}; use one of {', '.join(names)}, or an importable dotted class path "
+                        "such as sklearn.linear_model.LogisticRegression")
 
 # %% ../nbs/10_pipeline.ipynb #ff084fd1
 _ACTIVE: list = []
@@ -89,6 +228,7 @@ def _hook():
 
 def start_run(pipeline:str, s:Settings, **params)->PipelineRun:
     "Start the MLflow run of `pipeline` with settings `s`, logging `params`; returns the `PipelineRun`."
+    check_injected(); check_estimator(s.estimator, s.task)   # before any work, with plain papermill too
     import mlflow
     from mlops_nb.config import use_mlflow
     from mlops_nb.train import code_version
@@ -233,10 +373,14 @@ def _start_kernel(env:dict, cwd:str):
     import tempfile
     from jupyter_client.manager import AsyncKernelManager
     from jupyter_core.utils import run_sync
-    # the sockets in a private folder: jupyter_client's default (kernel-ipc-N in the working folder) lets two runs
-    # started at once in one folder pick the same socket files, and one kernel then never answers
-    km = AsyncKernelManager(kernel_name="python3", transport="ipc", ip=str(Path(tempfile.mkdtemp(prefix="mlops-nb-kernel-"))/"ipc"))
-    run_sync(km.start_kernel)(cwd=cwd, env={**os.environ, **env})
+    # the sockets and the connection file in a private folder named by this process (removed with the kernel, or by
+    # `close_stale` after a kill): jupyter_client's default (kernel-ipc-N in the working folder) lets two runs started
+    # at once in one folder pick the same socket files, and one kernel then never answers
+    folder = Path(tempfile.mkdtemp(prefix=f"mlops-nb-kernel-{os.getpid()}-"))
+    km = AsyncKernelManager(kernel_name="python3", transport="ipc", ip=str(folder/"ipc"), connection_file=str(folder/"kernel.json"))
+    # the kernel stops by itself within a second when this process dies (ipykernel polls its parent, JPY_PARENT_PID),
+    # and `close_stale` kills one that did not
+    run_sync(km.start_kernel)(cwd=cwd, env={**os.environ, **env, "MLOPS_NB_RUNNER_PID": str(os.getpid())})
     return km
 
 def _stop_kernel(km):
@@ -284,17 +428,22 @@ def run_pipeline(pipeline:str, # shipped pipeline name or notebook path
     # the kernel boots while this process loads papermill and checks the parameters
     ws = ensure_workspace(s)
     km = _start_kernel({**env, **secrets}, os.getcwd())
-    error = None
+    partial, error = out_nb.with_name(f".{out_nb.name}.partial"), None   # papermill rewrites it after each cell
     try:
-        import papermill as pm
+        import papermill, psutil
         params = {**check_parameters(nb, params), **shown}
+        close_stale(s)   # an earlier run killed mid-way: recorded as failed before this one starts
         inject_secrets(); run_dir.mkdir(parents=True)
-        pm.execute_notebook(str(nb), str(out_nb), parameters=params, kernel_name="python3", km=km,
+        kpid = km.provisioner.process.pid
+        record_attempt(name, s, dict(pipeline=name, status="running", started=now().isoformat(timespec="seconds"), **owner(),
+                                     kernel_pid=kpid, kernel_started=psutil.Process(kpid).create_time(),
+                                     executed_notebook=str(out_nb), result_file=str(res_file)))
+        papermill.execute_notebook(str(nb), str(partial), parameters=params, kernel_name="python3", km=km,
                             progress_bar=progress, log_output=log_output, execution_timeout=s.cell_timeout or None,
                             start_timeout=60)
     except MlopsError: raise
     except Exception as e: error = e
-    finally: _stop_kernel(km)
+    finally: _stop_kernel(km); settle_notebook(partial, out_nb)
     result = json.loads(res_file.read_text()) if res_file.exists() else dict(pipeline=name)
     if error is not None: error = _error_text(error, result.get("user_error", False))
     if error and result.get("status") != "failed": result.update(status="failed", error=error, finished=now().isoformat(timespec="seconds"))
@@ -303,7 +452,7 @@ def run_pipeline(pipeline:str, # shipped pipeline name or notebook path
     result.update(executed_notebook=str(out_nb), result_file=str(res_file))
     try: _log_notebook(result, s, out_nb)
     except Exception as e: result["notebook_log_error"] = f"{type(e).__name__}: {e}"
-    write_json(res_file, result); write_json(ws/"results"/f"{name}.json", result)
+    write_json(res_file, result); record_attempt(name, s, result)
     if error: raise PipelineFailed(f"pipeline {name} failed: {error}\nexecuted notebook kept at {out_nb}", result)
     return result
 

@@ -6,14 +6,14 @@ Docs: https://github.com/mlops-nb/mlops_nb/train.html.md"""
 
 # %% ../nbs/04_train.ipynb #ae61709e
 from __future__ import annotations
-import importlib, subprocess, functools
+import importlib, subprocess, functools, warnings
 from importlib.metadata import version, PackageNotFoundError
 from pathlib import Path
 import numpy as np
 import pandas as pd
 from .config import MlopsError, SettingsError
 from dataclasses import dataclass, field
-from .data import DataError, load_data, fingerprint, split_data, redact_url, is_sql_url
+from .data import DataError, DataWarning, load_data, fingerprint, split_data, redact_url, is_sql_url
 from .features import build_preprocessor, prepare_frame
 
 # %% auto #0
@@ -112,11 +112,17 @@ def compute_metrics(model, X:pd.DataFrame, y:pd.Series, task:str)->dict[str, flo
     out = dict(accuracy=float(M.accuracy_score(y, pred)), f1=float(M.f1_score(y, pred, average="macro")))
     if hasattr(model, "predict_proba"):
         proba, classes = model.predict_proba(X), model.classes_
-        if len(set(y)) > 1 and set(y) <= set(classes):
-            score = proba[:, 1] if len(classes) == 2 else proba
-            out["roc_auc"] = float(M.roc_auc_score(y, score, multi_class="ovr", labels=classes if len(classes) > 2 else None))
-        out["log_loss"] = float(M.log_loss(y, proba, labels=classes))
+        if set(y) <= set(classes):   # classes the model never saw: no probability for them
+            if len(set(y)) > 1: out["roc_auc"] = _roc_auc(np.asarray(y), proba, classes)
+            out["log_loss"] = float(M.log_loss(y, proba, labels=classes))
     return out
+
+def _roc_auc(y:np.ndarray, proba:np.ndarray, classes)->float:
+    """ROC AUC over the classes present in `y`: for a binary model the usual one; else the mean of one-vs-rest AUCs of the
+    present classes (scikit-learn's macro one-vs-rest when all are present; `nan` from it when one is missing)."""
+    from sklearn import metrics as M
+    if len(classes) == 2: return float(M.roc_auc_score(y == classes[1], proba[:, 1]))
+    return float(np.mean([M.roc_auc_score(y == c, proba[:, k]) for k, c in enumerate(classes) if (y == c).any()]))
 
 # %% ../nbs/04_train.ipynb #39474d6e
 def _git(*args, cwd=None)->str|None:
@@ -240,7 +246,7 @@ def training_data(s, # settings: data, query, target, task, schema, model_name, 
                   tag, # records lineage tags, e.g. `PipelineRun.tag` (keyword arguments)
                  )->TrainingData:
     "Load, fingerprint and log `s.data` as the active run's input, then check it against its schema (quality report logged to `data/`)."
-    import mlflow, tempfile
+    import mlflow
     from mlops_nb.checks import schema_for, check_data, infer_schema, log_schema, save_schema
     raw, task, fp = load_training_data(s)
     tag(data_fingerprint=fp, data_source=redact_url(s.data), data_rows=len(raw), task=task)
@@ -248,7 +254,10 @@ def training_data(s, # settings: data, query, target, task, schema, model_name, 
     print(f"{len(raw)} rows, {raw.shape[1] - 1} features, target {s.target!r} ({task}), fingerprint {fp}")
     schema, origin = schema_for(s, raw, task)
     print(f"schema: {origin}")
-    report = Path(tempfile.mkdtemp())/"quality.html"
+    # beside the executed notebook (the runner's run folder), else in the workspace's runs/RUN_ID: no temporary folder left behind
+    nb = __import__("os").environ.get("MLOPS_NB_NOTEBOOK")
+    report = (Path(nb).parent if nb else s.workspace_path/"runs"/mlflow.active_run().info.run_id)/"quality.html"
+    report.parent.mkdir(parents=True, exist_ok=True)
     try: checked = check_data(raw, schema, redact_url(s.data), min_rows=10, target_required=True, report=report)
     finally:
         if report.exists(): mlflow.log_artifact(str(report), "data")
@@ -260,12 +269,26 @@ def training_data(s, # settings: data, query, target, task, schema, model_name, 
     save_schema(trained, s.workspace_path/"schemas"/f"{s.model_name}.yaml")
     return TrainingData(df, task, fp, report, trained)
 
+# %% ../nbs/04_train.ipynb #f1ed76f0
+def _check_held_out_classes(y_train:pd.Series, y_test:pd.Series, s):
+    "Refuse held-out classes the training rows lack; warn about training classes the held-out rows lack."
+    where = f"the latest {s.test_size:.0%} of rows by {s.time_column!r}" if s.time_column else f"the {s.test_size:.0%} held out"
+    seen, held = set(y_train.dropna()), y_test.dropna().value_counts()
+    new = [f"{c!r} ({n} rows)" for c, n in held.items() if c not in seen]
+    if new: raise DataError(f"the held-out rows ({where}) have classes the training rows lack: {', '.join(new)}; the model could "
+                            "not learn them: hold out a smaller or larger share (test_size), split at random (no time_column), "
+                            "or leave those rows out")
+    absent = sorted(seen - set(held.index), key=str)
+    if absent: warnings.warn(f"the held-out rows ({where}) have no rows of class {', '.join(map(repr, absent))}: the metrics are over "
+                             f"{', '.join(map(repr, sorted(held.index, key=str)))} only", DataWarning, stacklevel=3)
+
 # %% ../nbs/04_train.ipynb #5ce3160f
 def held_out(df:pd.DataFrame, s, # settings: target, test_size, seed, time_column
              task:str)->tuple[pd.DataFrame, pd.Series, pd.DataFrame, pd.Series]:
     "(X_train, y_train, X_test, y_test) of `df`: `s.test_size` held out (stratified for classification, the latest rows when `s.time_column` is set)."
     train_df, test_df = split_data(df, s.target, s.test_size, s.seed, s.time_column, stratify=task == "classification")
     (X_train, y_train), (X_test, y_test) = features_target(train_df, s.target), features_target(test_df, s.target)
+    if task == "classification": _check_held_out_classes(y_train, y_test, s)
     for X in (X_train, X_test): X.attrs[INPUT_TYPES] = dict(df.attrs.get(INPUT_TYPES, {}))   # `training_data`'s, for `log_model`
     return X_train, y_train, X_test, y_test
 

@@ -1,5 +1,5 @@
 """The train pipeline end to end: real papermill runs with a real kernel, a real MLflow SQLite store."""
-import json, os
+import json, os, time
 
 import mlflow
 import pandas as pd
@@ -52,6 +52,12 @@ def test_plain_papermill_train(project, tmp_path, use_store):
     res = latest_result(project)   # plain papermill: the result lands in the workspace's results/
     assert res["model_version"] == "1" and res["status"] == "succeeded"
     check_registered(project, 1, res)
+    assert res["notebook"] == str(out)   # the result names the executed notebook, and it is logged once papermill wrote it
+    logged = lambda: [a.path for a in client(project).list_artifacts(res["run_id"], "notebook")]
+    for _ in range(120):
+        if logged(): break
+        time.sleep(0.5)
+    assert logged() == ["notebook/train.ipynb"]
     assert len(mlflow.pyfunc.load_model("models:/breast_cancer@challenger").predict(
         pd.read_csv(project / "data" / "breast_cancer.csv").drop(columns="diagnosis").head(3))) == 3
 
@@ -80,7 +86,7 @@ def test_bad_parameters_fail_before_any_work(project, args, message):
 
 
 @pytest.mark.parametrize("args, message", [
-    (["-p", "data", "missing.csv"], "DataError: data file not found: missing.csv"),
+    (["-p", "data", "missing.csv"], "DataError: data file not found: /"),   # the path made absolute: where it was looked for
     (["-p", "target", "label"], "DataError: target column 'label' is not in the data; columns are: mean radius"),
 ])
 def test_bad_data_fails_cleanly(project, args, message):
