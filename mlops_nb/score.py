@@ -156,12 +156,20 @@ class Writer:
         if self.fh is not None: self.fh.close()
 
 # %% ../nbs/08a_score.ipynb #71bccbc0
+def _clear_partials(out:Path):
+    "Remove the temporary files a killed run left next to `out` (`.NAME.<pid>.<id>.tmp` of a process that is gone)."
+    for f in out.parent.glob(f".{out.name}.*.tmp"):
+        try: pid = int(f.name[len(out.name) + 2:].split(".")[0]); os.kill(pid, 0)
+        except ProcessLookupError: f.unlink(missing_ok=True)
+        except (ValueError, PermissionError, OSError): pass   # not ours, or a live process's
+
 def score_batch(chunks, # iterator of DataFrames (`data.read_chunks`); closed at the end
                 total:int|None, sm:ScoringModel, out:Path, fmt:str, source:str="data")->dict:
     "Score `chunks` into `out` atomically: rows, chunks, seconds, the warnings of the checks and the rows out of range per column."
     from tqdm.auto import tqdm
     from mlops_nb.checks import OUT_OF_RANGE
-    tmp = out.with_name(f".{out.name}.{uuid.uuid4().hex[:8]}.tmp")
+    _clear_partials(out)
+    tmp = out.with_name(f".{out.name}.{os.getpid()}.{uuid.uuid4().hex[:8]}.tmp")
     t0, rows, n_chunks, warnings, far = time.perf_counter(), 0, 0, [], {}
     writer = Writer(tmp, fmt)
     try:
