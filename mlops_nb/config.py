@@ -125,6 +125,7 @@ def _check_share(v:float, origin:str)->float:
     return v
 
 def _check_task(v:str, origin:str)->str:
+    v = (v or "auto").strip().lower()   # empty: auto, as infer_task reads it
     if v not in ("auto", "classification", "regression"):
         raise SettingsError(f"setting 'task' ({origin}) must be classification, regression or auto, got {v!r}")
     return v

@@ -28,15 +28,22 @@ class DataWarning(UserWarning):
 # %% ../nbs/01_data.ipynb #2a728c55
 import re
 _QUERY_ARG = re.compile(r"([?&;])([^=&;?#\s]+)=([^&;#\s'\"]*)")
-_SECRET_NAME = re.compile(r"(?!ssl)(?:[\w.-]*[_.-])?(?:password|passwd|pass|pwd|secret|token|key|apikey|sig|signature|credentials?)$", re.I)   # whole names: password, db_password, api_key, access_token, sig
+_SECRET_WORDS = ("password", "passwd", "passphrase", "pass", "pwd", "secret", "token", "key", "apikey", "sig", "signature", "credential", "credentials")
+_NOT_SECRET = {"authsource", "authmechanism", "ssl_key", "sslkey", "sslcert", "ssl_cert", "sslrootcert", "passive", "passfile"}
+
+def _secret_name(name:str)->bool:
+    "Whether query argument `name` holds a secret: a word of it (camelCase, _ . - split) is or ends with a secret word."
+    if name.lower() in _NOT_SECRET: return False
+    words = re.split(r"[_.\-\s]+", re.sub(r"([a-z0-9])([A-Z])", r"\1_\2", name).lower())
+    return any(w.endswith(_SECRET_WORDS) for w in words if w)
 _PASSWORD = re.compile(r"(?<![\w+.-])([A-Za-z][\w+.-]*://[^\s:/@?#]*:)(\S*)@")   # to the word's last @: a / or @ in it stays hidden
 
-def _hide_arg(m): return f"{m[1]}{m[2]}=***" if _SECRET_NAME.match(m[2]) else m[0]
+def _hide_arg(m): return f"{m[1]}{m[2]}=***" if _secret_name(m[2]) else m[0]
 
 def _secrets(url:str)->set[str]:
     "The password and secret query values of `url`, as written and as decoded."
     from urllib.parse import unquote_plus
-    found = {m[2] for m in _PASSWORD.finditer(url)} | {m[3] for m in _QUERY_ARG.finditer(url) if _SECRET_NAME.match(m[2])}
+    found = {m[2] for m in _PASSWORD.finditer(url)} | {m[3] for m in _QUERY_ARG.finditer(url) if _secret_name(m[2])}
     return {v for s in found for v in (s, unquote_plus(s)) if len(v) >= 3}   # shorter: replacing it everywhere garbles text
 
 def redact_url(url:str, # a URL, or any text that may contain URLs (an error message, a tag)

@@ -155,15 +155,20 @@ def close_stale(s:Settings)->list[str]:
         rf = Path(r["result_file"]) if r.get("result_file") else None
         try: run = json.loads(rf.read_text()) if rf and rf.is_file() else {}
         except ValueError: run = {}
-        err = (f"the process running it (pid {r.get('pid')}, started {r.get('started', '?')}) is gone: killed or crashed before "
-               "it finished; see its executed notebook")
-        done = {**r, **run, "status": "failed", "error": err, "finished": now().isoformat(timespec="seconds"), "last_success": r.get("last_success")}
+        gone = f"the process running it (pid {r.get('pid')}, started {r.get('started', '?')}) is gone"
+        if run.get("status") in ("succeeded", "failed"):   # the run itself finished: its own record stands
+            done, err = {**r, **run, "runner_error": f"{gone} after the run had finished"}, None
+        else:
+            nb = Path(r.get("executed_notebook") or ".nothing")
+            err = f"{gone}: killed or crashed before it finished" + ("; see its executed notebook" if nb.is_file() or nb.with_name(f".{nb.name}.partial").is_file() else "")
+            done = {**r, **run, "status": "failed", "error": err, "finished": now().isoformat(timespec="seconds")}
         if alive(r.get("kernel_pid"), r.get("kernel_started")): os.kill(r["kernel_pid"], signal.SIGKILL)
         if done.get("executed_notebook"):
             nb = Path(done["executed_notebook"]); settle_notebook(nb.with_name(f".{nb.name}.partial"), nb)
-        if done.get("run_id"): _fail_mlflow_run(s, done["run_id"], err)
-        if rf: write_json(rf, {k: v for k, v in done.items() if k != "last_success"})
-        write_json(p, done); closed.append(p.stem)
+        if done.get("run_id") and err: _fail_mlflow_run(s, done["run_id"], err)
+        done.pop("last_success", None)
+        if rf: write_json(rf, done)
+        record_attempt(p.stem, s, done); closed.append(p.stem)
     for k in Path(tempfile.gettempdir()).glob("mlops-nb-kernel-*"):
         part = k.name.split("-")   # mlops-nb-kernel-PID-RANDOM (RANDOM has no "-")
         if len(part) == 5 and part[3].isdigit() and not alive(part[3]): shutil.rmtree(k, ignore_errors=True)
@@ -177,10 +182,12 @@ def _fail_mlflow_run(s, run_id, err):
     except mlflow.exceptions.MlflowException: pass
 
 # %% ../nbs/10_pipeline.ipynb #3e771a2a
-def _assigned(src:str)->list[str]:
+def _assigned(src:str, only:bool=False)->list[str]:
+    "The names `src` assigns at top level (none when `only` and it does anything else: not a parameters cell)."
     import ast
     try: tree = ast.parse(src)
     except SyntaxError: return []
+    if only and not all(isinstance(n, (ast.Assign, ast.AnnAssign)) for n in tree.body): return []
     return [t.id for n in tree.body for t in (n.targets if isinstance(n, ast.Assign) else [getattr(n, "target", None)])
             if isinstance(n, (ast.Assign, ast.AnnAssign)) and isinstance(t, ast.Name)]
 
@@ -191,8 +198,9 @@ def check_injected(history:list[str]|None=None):
         except NameError: return
     for i, src in enumerate(history):
         if i > 0 and src.lstrip().startswith("# Parameters"):
-            declared = _assigned(history[i - 1])
-            unknown = [n for n in _assigned(src) if n not in declared]
+            declared = _assigned(history[i - 1], only=True)
+            if not declared: return   # the cell before is not a parameters cell (cells run out of order): nothing to compare with
+            unknown = [n for n in _assigned(src) if n not in declared and not n.startswith("PM_")]   # papermill's --inject-paths
             if unknown:
                 raise SettingsError(f"unknown parameter {', '.join(map(repr, unknown))} for this pipeline; accepted: {', '.join(declared)}")
             return
@@ -228,7 +236,8 @@ def _hook():
 
 def start_run(pipeline:str, s:Settings, **params)->PipelineRun:
     "Start the MLflow run of `pipeline` with settings `s`, logging `params`; returns the `PipelineRun`."
-    check_injected(); check_estimator(s.estimator, s.task)   # before any work, with plain papermill too
+    check_injected()   # before any work, with plain papermill too
+    if pipeline in ("train", "tune"): check_estimator(s.estimator, s.task)   # the pipelines that build one
     import mlflow
     from mlops_nb.config import use_mlflow
     from mlops_nb.train import code_version
