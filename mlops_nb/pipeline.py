@@ -144,6 +144,12 @@ def settle_notebook(partial:Path, out:Path):
     try: json.loads(partial.read_text()); os.replace(partial, out)
     except (OSError, ValueError): partial.unlink(missing_ok=True)
 
+def _kernel_base(tmp:str|None=None)->str:
+    "Where kernel folders go: the temporary folder, or /tmp when its path is too long for a Unix socket's (107 bytes)."
+    import tempfile
+    tmp = tmp or tempfile.gettempdir()
+    return "/tmp" if len(tmp) > 60 and os.path.isdir("/tmp") else tmp
+
 def close_stale(s:Settings)->list[str]:
     "Mark failed every pipeline of the workspace of `s` recorded as running whose process is gone; return their names."
     import shutil, signal, socket, tempfile
@@ -169,7 +175,7 @@ def close_stale(s:Settings)->list[str]:
         done.pop("last_success", None)
         if rf: write_json(rf, done)
         record_attempt(p.stem, s, done); closed.append(p.stem)
-    for k in Path(tempfile.gettempdir()).glob("mlops-nb-kernel-*"):
+    for k in {f for base in {tempfile.gettempdir(), _kernel_base()} for f in Path(base).glob("mlops-nb-kernel-*")}:
         part = k.name.split("-")   # mlops-nb-kernel-PID-RANDOM (RANDOM has no "-")
         if len(part) == 5 and part[3].isdigit() and not alive(part[3]): shutil.rmtree(k, ignore_errors=True)
     return closed
@@ -385,7 +391,7 @@ def _start_kernel(env:dict, cwd:str):
     # the sockets and the connection file in a private folder named by this process (removed with the kernel, or by
     # `close_stale` after a kill): jupyter_client's default (kernel-ipc-N in the working folder) lets two runs started
     # at once in one folder pick the same socket files, and one kernel then never answers
-    folder = Path(tempfile.mkdtemp(prefix=f"mlops-nb-kernel-{os.getpid()}-"))
+    folder = Path(tempfile.mkdtemp(prefix=f"mlops-nb-kernel-{os.getpid()}-", dir=_kernel_base()))
     km = AsyncKernelManager(kernel_name="python3", transport="ipc", ip=str(folder/"ipc"), connection_file=str(folder/"kernel.json"))
     # the kernel stops by itself within a second when this process dies (ipykernel polls its parent, JPY_PARENT_PID),
     # and `close_stale` kills one that did not

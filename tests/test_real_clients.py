@@ -80,10 +80,8 @@ def test_pyfunc_scores_the_training_file(trained, name, file):
     # the same answers as the model gives the checked, prepared frame it was trained on
     import mlflow
     from mlops_nb.features import prepare_frame
-    before = mlflow.get_tracking_uri(), mlflow.get_registry_uri()   # another test in this process may have set either
-    mlflow.set_tracking_uri(uri); mlflow.set_registry_uri(uri)
-    try: model = mlflow.sklearn.load_model(f"models:/{name}/1")
-    finally: mlflow.set_tracking_uri(before[0]); mlflow.set_registry_uri(before[1])
+    # (through a client of this store: setting MLflow's global URIs here would leak into later tests' subprocesses)
+    model = mlflow.sklearn.load_model(mlflow.MlflowClient(uri, registry_uri=uri).get_model_version_download_uri(name, "1"))
     raw = pd.read_csv(trained / "data" / "houses.csv")
     X = prepare_frame(raw.drop(columns=[TARGET]).assign(sold=pd.to_datetime(raw.sold)))
     assert out["predictions"] == [str(p) for p in model.predict(X)]
