@@ -274,7 +274,7 @@ def tick(s:Settings|None=None, # settings (default: settings.ini and the environ
                       recovered_lock=lock.stale)
         if fired:
             result |= _retrain(s, state, champ, fired, started, out)
-            if demand and (d/"retrain.request").exists(): (d/"retrain.request").unlink()
+            if demand: (d/"retrain.request").unlink(missing_ok=True)
         else: out("nothing to do")
         write_state(s, state)
         result.update(finished=config.now().isoformat(timespec="seconds"), seconds=round(time.perf_counter() - t0, 3))

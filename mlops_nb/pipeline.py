@@ -461,9 +461,10 @@ def run_pipeline(pipeline:str, # shipped pipeline name or notebook path
     finally: _stop_kernel(km); settle_notebook(partial, out_nb)
     result = json.loads(res_file.read_text()) if res_file.exists() else dict(pipeline=name)
     if error is not None: error = _error_text(error, result.get("user_error", False))
-    if error and result.get("status") != "failed": result.update(status="failed", error=error, finished=now().isoformat(timespec="seconds"))
-    if error: result["error"] = error
-    elif not error and result.get("status") != "succeeded": result.update(status="succeeded", finished=now().isoformat(timespec="seconds"))
+    if error:
+        result["error"] = error
+        if result.get("status") != "failed": result.update(status="failed", finished=now().isoformat(timespec="seconds"))
+    elif result.get("status") != "succeeded": result.update(status="succeeded", finished=now().isoformat(timespec="seconds"))
     result.update(executed_notebook=str(out_nb), result_file=str(res_file))
     try: _log_notebook(result, s, out_nb)
     except Exception as e: result["notebook_log_error"] = f"{type(e).__name__}: {e}"

@@ -6,7 +6,7 @@ Docs: https://github.com/mlops-nb/mlops_nb/train.html.md"""
 
 # %% ../nbs/04_train.ipynb #ae61709e
 from __future__ import annotations
-import importlib, subprocess, functools, warnings
+import importlib, os, subprocess, functools, warnings
 from importlib.metadata import version, PackageNotFoundError
 from pathlib import Path
 import numpy as np
@@ -239,7 +239,7 @@ def _log_input(df:pd.DataFrame, s, fp:str):
     import mlflow
     # MLflow has no dataset source for SQL URLs: the run's data_source tag names the (redacted) URL
     mlflow.log_input(mlflow.data.from_pandas(df, source=None if is_sql_url(s.data) else redact_url(s.data), targets=s.target, digest=fp,
-                                             name=s.data.replace("\\", "/").rsplit("/", 1)[-1] if "://" not in s.data else "query"),
+                                             name=s.data.replace("\\", "/").rsplit("/", 1)[-1] if not is_sql_url(s.data) else "query"),
                      context="training")
 
 def training_data(s, # settings: data, query, target, task, schema, model_name, workspace
@@ -255,7 +255,7 @@ def training_data(s, # settings: data, query, target, task, schema, model_name, 
     schema, origin = schema_for(s, raw, task)
     print(f"schema: {origin}")
     # beside the executed notebook (the runner's run folder), else in the workspace's runs/RUN_ID: no temporary folder left behind
-    nb = __import__("os").environ.get("MLOPS_NB_NOTEBOOK")
+    nb = os.environ.get("MLOPS_NB_NOTEBOOK")
     report = (Path(nb).parent if nb else s.workspace_path/"runs"/mlflow.active_run().info.run_id)/"quality.html"
     report.parent.mkdir(parents=True, exist_ok=True)
     try: checked = check_data(raw, schema, redact_url(s.data), min_rows=10, target_required=True, report=report)
