@@ -35,6 +35,8 @@ class Settings:
     model_name:str = "model" # registered model name
     experiment:str = ""      # MLflow experiment (default: the model name)
     estimator:str = "auto"   # a built-in short name or a dotted scikit-learn class path
+    features:str = ""        # the user's feature step, `module:name`: a transformer class, or a function returning one (empty: built-ins only)
+    trusted:str = ""         # extra modules (comma-separated) whose types a model may contain, e.g. the project's package
     seed:int = 42            # random seed for splits and estimators
     test_size:float = 0.2    # held-out share for evaluation
     time_column:str = ""     # when set, splits are time-ordered on this column
