@@ -9,6 +9,7 @@ from __future__ import annotations
 import os, configparser, dataclasses
 from dataclasses import dataclass, fields
 from pathlib import Path
+from fastcore.basics import patch
 
 # %% auto #0
 __all__ = ['FIELDS', 'WORKSPACE_DIRS', 'MlopsError', 'SettingsError', 'Settings', 'coerce_value', 'find_settings_file',
@@ -82,15 +83,16 @@ class Settings:
         return self.tracking_uri or f"sqlite:///{self.workspace_path/'mlflow.db'}"
 
     @property
-    def prediction_db(self)->Path: return self.workspace_path/"predictions.db"
-
-    @property
-    def prediction_url(self)->str:
-        "The prediction log's SQLAlchemy URL: `prediction_store`, else SQLite in the workspace."
-        return self.prediction_store or f"sqlite:///{self.prediction_db}"
-
-    @property
     def experiment_name(self)->str: return self.experiment or self.model_name
+
+# %% ../nbs/00_config.ipynb #9c70cbfd
+@patch(as_prop=True)
+def prediction_db(self:Settings)->Path: return self.workspace_path/"predictions.db"
+
+@patch(as_prop=True)
+def prediction_url(self:Settings)->str:
+    "The prediction log's SQLAlchemy URL: `prediction_store`, else SQLite in the workspace."
+    return self.prediction_store or f"sqlite:///{self.prediction_db}"
 
 # %% ../nbs/00_config.ipynb #f261d867
 FIELDS = {f.name: f for f in fields(Settings)}

@@ -15,7 +15,7 @@ from .config import MlopsError
 
 # %% auto #0
 __all__ = ['CSV_SUFFIXES', 'PARQUET_SUFFIXES', 'DataError', 'DataWarning', 'redact_url', 'sa_url', 'is_sql_url', 'load_data',
-           'as_datetime', 'read_chunks', 'fingerprint', 'column_digests', 'split_data']
+           'read_chunks', 'fingerprint', 'column_digests', 'split_data']
 
 # %% ../nbs/01_data.ipynb #5bcd677e
 class DataError(MlopsError, ValueError):
@@ -197,12 +197,7 @@ def load_data(source:str, # CSV/Parquet path or SQLAlchemy URL
     return df
 
 # %% ../nbs/01_data.ipynb #9b9e17dd
-def as_datetime(s)->pd.Series:
-    "`s` as naive UTC date-times: text read as ISO 8601 (year first; `-`, `/` or `.` between the parts), time zones converted to UTC; unreadable values become NaT."
-    s = s if isinstance(s, pd.Series) else pd.Series(s)
-    if pd.api.types.is_datetime64_any_dtype(s.dtype):
-        return s.dt.tz_convert("UTC").dt.tz_localize(None) if s.dt.tz is not None else s
-    return pd.to_datetime(s.astype(object), errors="coerce", format="ISO8601", utc=True).dt.tz_localize(None)
+from mlops_nb_dates import as_datetime   # the one reading of date-times: its own module (mlops_nb.dates), which models carry
 
 # %% ../nbs/01_data.ipynb #3c6aff4b
 def read_chunks(source:str, # CSV/Parquet path or SQLAlchemy URL

@@ -17,7 +17,7 @@ from . import report
 # %% auto #0
 __all__ = ['LINEAGE_KEYS', 'GateFailed', 'Check', 'Verdict', 'gate_metric', 'parse_thresholds', 'baseline_metrics',
            'slice_columns', 'slice_metrics', 'calibration_error', 'feature_importance', 'evaluate_candidate',
-           'run_gate', 'Judgement', 'judge', 'model_report', 'validation_report', 'record_verdict']
+           'run_gate', 'Judgement', 'judge', 'load_candidates', 'model_report', 'validation_report', 'record_verdict']
 
 # %% ../nbs/06_evaluate.ipynb #7512c151
 class GateFailed(MlopsError):
@@ -210,6 +210,14 @@ def judge(model, champion, X_train, y_train, X_test, y_test, task:str, s:Setting
     ch = evaluate_candidate(model, X_test, y_test, task, s, cols, importance_metric="auto")
     cp = evaluate_candidate(champion, X_test, y_test, task, s, cols) if champion is not None else None
     return Judgement(ch, cp, baseline, gate_metric(task, ch["metrics"], s.gate_metric), run_gate(task, s, ch, cp, baseline))
+
+# %% ../nbs/06_evaluate.ipynb #e0ffd162
+def load_candidates(name:str, candidate:str="challenger")->tuple[str, str|None, object, object|None]:
+    "(version, champion's version or None, model, champion model or None) of model `name` for the gate: `registry.candidate_versions`, loaded."
+    from mlops_nb.registry import candidate_versions
+    from mlops_nb.trust import load_version
+    version, champion = candidate_versions(name, candidate)
+    return version, champion, load_version(f"models:/{name}/{version}"), load_version(f"models:/{name}/{champion}") if champion else None
 
 # %% ../nbs/06_evaluate.ipynb #890ed24e
 def _plots(model, X, y, task)->list[str]:

@@ -7,10 +7,11 @@ Docs: https://github.com/mlops-nb/mlops_nb/features.html.md"""
 # %% ../nbs/03_features.ipynb #0bd0cf84
 from __future__ import annotations
 import pandas as pd
-from .data import DataError, as_datetime
+from .config import SettingsError
+from .data import DataError
 
 # %% auto #0
-__all__ = ['DATE_PARTS', 'column_kinds', 'prepare_frame', 'date_parts', 'date_part_names', 'build_preprocessor']
+__all__ = ['column_kinds', 'prepare_frame', 'build_preprocessor', 'feature_step', 'fit_features']
 
 # %% ../nbs/03_features.ipynb #d4801d64
 _SCHEMA_KINDS = {"int": "numeric", "float": "numeric", "str": "categorical", "bool": "categorical", "datetime": "datetime"}
@@ -39,19 +40,7 @@ def prepare_frame(X:pd.DataFrame)->pd.DataFrame:
     return X
 
 # %% ../nbs/03_features.ipynb #7bc36e88
-DATE_PARTS = ("year", "month", "day", "day_of_week", "hour")
-
-def date_parts(X)->"np.ndarray":
-    "The `DATE_PARTS` of each date-time column of `X` (a frame or 2-d array), as floats; missing or unreadable values are NaN."
-    import numpy as np
-    df = X if isinstance(X, pd.DataFrame) else pd.DataFrame(np.asarray(X, dtype=object))
-    out = [getattr(as_datetime(df[c]).dt, p).astype("float64").to_numpy() for c in df.columns for p in DATE_PARTS]
-    return np.column_stack(out) if out else np.empty((len(df), 0))
-
-def date_part_names(transformer, input_features)->"np.ndarray":
-    "The names of `date_parts`' outputs (`FunctionTransformer`'s `feature_names_out`)."
-    import numpy as np
-    return np.array([f"{c}_{p}" for c in input_features for p in DATE_PARTS], dtype=object)
+from mlops_nb_dates import DATE_PARTS, date_parts, date_part_names   # models logged before 0.x name them here
 
 # %% ../nbs/03_features.ipynb #a9db8a0e
 def build_preprocessor(X:pd.DataFrame, schema:dict|None=None, max_categories:int=50):
@@ -69,3 +58,43 @@ def build_preprocessor(X:pd.DataFrame, schema:dict|None=None, max_categories:int
     parts = [(name, step, k[kind]) for name, step, kind in [("numeric", Pipeline(num()), "numeric"), ("categorical", cat, "categorical"),
                                                            ("datetime", dates, "datetime")] if k[kind]]
     return ColumnTransformer(parts, remainder="drop", verbose_feature_names_out=False)
+
+# %% ../nbs/03_features.ipynb #44d72d48
+def _is_transformer(o)->bool: return hasattr(o, "fit") and hasattr(o, "transform") and not isinstance(o, type)
+
+def feature_step(features:str|None, # the `features` setting: module:name or module.name; empty: none
+                ):
+    "A new, unfitted transformer (pandas output) from the `features` setting, or None when it is empty."
+    import importlib
+    from sklearn.base import clone
+    ref = (features or "").strip()
+    if not ref: return None
+    mod, _, name = ref.partition(":") if ":" in ref else ref.rpartition(".")
+    if not mod or not name: raise SettingsError(f"setting 'features': {ref!r} is not module:name, e.g. mypackage.features:MyFeatures")
+    try: obj = getattr(importlib.import_module(mod), name)
+    except ImportError as e:
+        raise SettingsError(f"setting 'features': cannot import {mod!r} ({type(e).__name__}: {e}); install your package "
+                            "(pip install -e . in the project) or run from the project's folder") from None
+    except AttributeError: raise SettingsError(f"setting 'features': module {mod!r} has no {name!r}") from None
+    try: step = clone(obj) if _is_transformer(obj) else obj() if callable(obj) else obj
+    except Exception as e: raise SettingsError(f"setting 'features': {ref} could not be called without arguments: {type(e).__name__}: {e}") from None
+    if not _is_transformer(step):
+        raise SettingsError(f"setting 'features': {ref} gave {type(step).__name__} {str(step)[:40]!r}, not a scikit-learn transformer "
+                            "(an object with fit and transform); name a transformer class or a function returning one")
+    if hasattr(step, "set_output"): step.set_output(transform="pandas")
+    return step
+
+# %% ../nbs/03_features.ipynb #daf7e6f8
+def fit_features(step, X:pd.DataFrame, y=None)->pd.DataFrame:
+    "The output of fitting a copy of `step` (`feature_step`) on `X` (and `y`), checked: a frame with a row per row of `X` and unique column names."
+    from sklearn.base import clone
+    name = type(step).__name__
+    try: out = clone(step).fit_transform(X, y)
+    except Exception as e: raise DataError(f"the features step {name} failed on the training data: {type(e).__name__}: {e}") from None
+    if not isinstance(out, pd.DataFrame):
+        raise DataError(f"the features step {name} returned {type(out).__name__}, not a pandas DataFrame: give it get_feature_names_out "
+                        "(then set_output(transform='pandas') works) or return a DataFrame from transform")
+    if len(out) != len(X): raise DataError(f"the features step {name} returned {len(out)} rows for {len(X)}: a step must keep every row")
+    dup = out.columns[out.columns.duplicated()].tolist()
+    if dup: raise DataError(f"the features step {name} returned columns with the same name: {', '.join(map(str, dup))}")
+    return prepare_frame(out)

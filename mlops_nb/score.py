@@ -14,6 +14,7 @@ import numpy as np
 import pandas as pd
 from .config import MlopsError, SettingsError
 from .data import DataError
+from .trust import load_version
 
 # %% auto #0
 __all__ = ['check_chunk_size', 'find_version', 'signature_schema', 'ScoringModel', 'load_scoring_model', 'check_chunk',
@@ -73,7 +74,7 @@ def load_scoring_model(model_uri:str, registry_uri:str,
     name, version, alias = find_version(model_uri, registry_uri)
     try: mv = mlflow.MlflowClient().get_model_version(name, version)
     except mlflow.exceptions.MlflowException: raise RegistryError(f"model {name!r} has no version {version}") from None
-    model = mlflow.sklearn.load_model(f"models:/{name}/{version}")
+    model = load_version(f"models:/{name}/{version}")   # mlops_nb.trust: skops-safe, with the model's code
     features = list(model.feature_names_in_) if hasattr(model, "feature_names_in_") else None
     given, sig = schema, None
     schema = load_schema(given) if given else logged_schema(mv.run_id)
@@ -230,6 +231,6 @@ def monitor_batch(current:str, query:str|None, chunk_rows:int, model_name:str, m
     mv = mlflow.MlflowClient().get_model_version(model_name, str(model_version))
     try: schema = logged_schema(mv.run_id)
     except Exception: schema = None
-    model = mlflow.sklearn.load_model(f"models:/{model_name}/{model_version}")
+    model = load_version(f"models:/{model_name}/{model_version}")
     return total, monitored_chunks(parts, total, chunk_rows, model, features, None if schema is None else columns_only(schema),
                                    label, redact_url(current), model_version)

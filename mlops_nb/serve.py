@@ -58,6 +58,7 @@ def _reads_dates(t)->bool:
 
 def categories_from_model(model, schema:InputSchema)->InputSchema:
     "Fill `schema`'s categories from the encoders inside a fitted scikit-learn `model`."
+    if (getattr(model, "steps", None) or [("",)])[0][0] == "features": return schema   # a project's step reads the raw columns its own way
     by_name = {c.name: c for c in schema.columns}
     def walk(est, cols=None):
         for attr in ("steps",):
@@ -288,14 +289,9 @@ class Loaded:
 def load_model(ref:ModelRef)->Loaded:
     "Load the model at `ref.path` with its input schema."
     import yaml
+    from mlops_nb.trust import load_logged
     meta = yaml.safe_load((ref.path/"MLmodel").read_text())
-    sk = (meta.get("flavors") or {}).get("sklearn") or {}
-    if sk.get("serialization_format") == "skops":
-        import skops.io as sio
-        model = sio.load(ref.path/sk["pickled_model"], trusted=sk.get("skops_trusted_types") or [])
-    else:
-        import mlflow
-        model = mlflow.pyfunc.load_model(str(ref.path))
+    model = load_logged(ref.path)   # skops-safe, with the project code the model carries
     sig = (meta.get("signature") or {}).get("inputs")
     if not sig: raise MlopsError(f"model {ref.uri} has no signature: log it with one (mlops_nb.train.log_model does)")
     schema = categories_from_model(model, schema_from_signature(sig))

@@ -14,13 +14,14 @@ import pandas as pd
 from .config import MlopsError, SettingsError
 from dataclasses import dataclass, field
 from .data import DataError, DataWarning, load_data, fingerprint, split_data, redact_url, is_sql_url
-from .features import build_preprocessor, prepare_frame
+from .features import build_preprocessor, prepare_frame, feature_step, fit_features
+from .trust import trusted_types, model_code, is_local, parse_trusted
 
 # %% auto #0
-__all__ = ['TASKS', 'ESTIMATORS', 'DEFAULT_ESTIMATOR', 'GREATER_IS_BETTER', 'TRUSTED_MODULES', 'TRUSTED_FUNCTIONS', 'INPUT_TYPES',
-           'infer_task', 'make_estimator', 'features_target', 'build_model', 'compute_metrics', 'code_version',
-           'model_requirements', 'trusted_types', 'client_types', 'client_frame', 'log_model', 'TrainingData',
-           'load_training_data', 'training_data', 'held_out', 'fit_and_evaluate', 'log_challenger']
+__all__ = ['TASKS', 'ESTIMATORS', 'DEFAULT_ESTIMATOR', 'GREATER_IS_BETTER', 'INPUT_TYPES', 'infer_task', 'make_estimator',
+           'features_target', 'build_model', 'compute_metrics', 'code_version', 'model_requirements', 'client_types',
+           'client_frame', 'log_model', 'TrainingData', 'load_training_data', 'training_data', 'held_out',
+           'fit_and_evaluate', 'log_challenger']
 
 # %% ../nbs/04_train.ipynb #457a5423
 TASKS = ("classification", "regression")
@@ -41,12 +42,14 @@ ESTIMATORS = {
         "hist_gradient_boosting": ("sklearn.ensemble.HistGradientBoostingClassifier", {}),
         "random_forest": ("sklearn.ensemble.RandomForestClassifier", {"n_estimators": 200, "n_jobs": -1}),
         "logistic_regression": ("sklearn.linear_model.LogisticRegression", {"max_iter": 2000}),
+        "lightgbm": ("lightgbm.LGBMClassifier", {"verbose": -1}),
         "dummy": ("sklearn.dummy.DummyClassifier", {}),
     },
     "regression": {
         "hist_gradient_boosting": ("sklearn.ensemble.HistGradientBoostingRegressor", {}),
         "random_forest": ("sklearn.ensemble.RandomForestRegressor", {"n_estimators": 200, "n_jobs": -1}),
         "ridge": ("sklearn.linear_model.Ridge", {}),
+        "lightgbm": ("lightgbm.LGBMRegressor", {"verbose": -1}),
         "dummy": ("sklearn.dummy.DummyRegressor", {}),
     },
 }
@@ -71,7 +74,8 @@ def make_estimator(estimator:str, # short name, "auto", or dotted class path
                             "or a dotted class path such as sklearn.linear_model.LogisticRegression")
     cls = _import_class(path)
     if cls is None or not (hasattr(cls, "fit") and hasattr(cls, "predict")):
-        raise SettingsError(f"estimator {path!r} is not an importable class with fit and predict")
+        raise SettingsError(f"estimator {path!r} is not an importable class with fit and predict (is its package installed? "
+                            f"pip install {path.split('.')[0]})")
     kw = {**defaults, **(params or {})}
     est = cls()
     if "random_state" in est.get_params(): kw.setdefault("random_state", seed)
@@ -94,10 +98,14 @@ def features_target(df:pd.DataFrame, target:str)->tuple[pd.DataFrame, pd.Series]
                         f"{', ...' if len(rows) > 5 else ''}); drop or fill those rows first")
     return prepare_frame(df.drop(columns=[target])), y
 
-def build_model(X:pd.DataFrame, estimator)->"Pipeline":
-    "The model pipeline: preprocessing for the columns of `X`, then `estimator`."
+def build_model(X:pd.DataFrame, estimator,
+                features=None, # the user's feature step (`features.feature_step`), first; None: none
+                y=None,        # the target, for a feature step that learns from it
+               )->"Pipeline":
+    "The model pipeline: the user's `features` step, preprocessing for the columns it makes (or those of `X`), then `estimator`."
     from sklearn.pipeline import Pipeline
-    return Pipeline([("preprocess", build_preprocessor(X)), ("model", estimator)])
+    if features is None: return Pipeline([("preprocess", build_preprocessor(X)), ("model", estimator)])
+    return Pipeline([("features", features), ("preprocess", build_preprocessor(fit_features(features, X, y))), ("model", estimator)])
 
 # %% ../nbs/04_train.ipynb #7fe87aef
 GREATER_IS_BETTER = dict(accuracy=True, f1=True, roc_auc=True, r2=True, log_loss=False, rmse=False, mae=False)
@@ -148,28 +156,17 @@ def _pin(dist:str)->str|None:
 def _base_requirements()->tuple[str, ...]:
     return tuple(r for r in map(_pin, ("mlflow", "scikit-learn", "pandas", "numpy", "scipy", "skops")) if r)
 
-def model_requirements(model=None)->list[str]:
-    "Pinned pip requirements for a scikit-learn pipeline `model` (plus the estimator's own package)."
+def model_requirements(model=None, types:list[str]|None=None)->list[str]:
+    "Pinned pip requirements for a scikit-learn pipeline `model`: ours, plus the installed packages of its estimator and of `types` (`trusted_types`); a project's own code travels as code instead."
     reqs = list(_base_requirements())
     est = getattr(model, "steps", [[None, model]])[-1][1]
-    root = type(est).__module__.split(".")[0] if est is not None else "sklearn"
-    if root not in ("sklearn", "builtins"):
+    roots = {type(est).__module__.split(".")[0]} if est is not None else set()
+    roots |= {t.split(".")[0] for t in types or []}
+    for root in sorted(roots - {"sklearn", "numpy", "scipy", "builtins", "collections", "mlops_nb_dates"}):
+        if is_local(root): continue
         extra = _pin(_DIST.get(root, root))
         if extra and extra not in reqs: reqs.append(extra)
     return reqs
-
-# %% ../nbs/04_train.ipynb #3c2156c3
-TRUSTED_MODULES = ("numpy", "scipy", "sklearn")
-TRUSTED_FUNCTIONS = ("mlops_nb.features.date_parts", "mlops_nb.features.date_part_names")   # the date-time step (features)
-
-def trusted_types(model)->list[str]:
-    "The types in `model`'s skops dump that skops does not trust by default: numpy, SciPy and scikit-learn types and the date-part functions are accepted."
-    import skops.io as sio
-    types = sio.get_untrusted_types(data=sio.dumps(model))
-    bad = [t for t in types if t.split(".")[0] not in TRUSTED_MODULES and t not in TRUSTED_FUNCTIONS]
-    if bad: raise MlopsError(f"the model contains types that cannot be loaded safely: {', '.join(bad)}; "
-                             "use scikit-learn, numpy and SciPy classes only")
-    return types
 
 # %% ../nbs/04_train.ipynb #1bc83bf7
 INPUT_TYPES = "input_types"   # the key in a training frame's `attrs`
@@ -200,9 +197,11 @@ def client_frame(X:pd.DataFrame, types:dict[str, str])->pd.DataFrame:
 def log_model(model, X:pd.DataFrame, model_name:str, tags:dict|None=None,
               reference:dict|None=None, # reference statistics for monitoring (`reference.reference_stats`)
               input_types:dict|None=None, # `client_types` of `X` (default: `X.attrs["input_types"]`, else the types of `X`)
+              trusted:str="", # the `trusted` setting: extra modules whose types the model may hold
              )->dict:
-    "Log `model` (and its `reference` statistics) to the active MLflow run and register it as a new version of `model_name`."
+    "Log `model` (and its `reference` statistics, and the project code it holds) to the active MLflow run and register it as a new version of `model_name`."
     import mlflow, warnings
+    types = trusted_types(model, trusted)   # refuses an untrusted type before anything is logged
     if reference is not None:
         from mlops_nb.reference import log_reference, REFERENCE_ARTIFACT
         log_reference(reference); tags = {**(tags or {}), "reference_stats": REFERENCE_ARTIFACT}
@@ -211,8 +210,8 @@ def log_model(model, X:pd.DataFrame, model_name:str, tags:dict|None=None,
     with warnings.catch_warnings():   # MLflow's hint on integer columns: the training data's own types are what we declare
         warnings.filterwarnings("ignore", message=".*Integer columns in Python cannot represent missing values")
         sig = infer_signature(example, model.predict(example))
-    info = mlflow.sklearn.log_model(model, name="model", signature=sig, input_example=example,
-                                    pip_requirements=model_requirements(model), skops_trusted_types=trusted_types(model))
+    info = mlflow.sklearn.log_model(model, name="model", signature=sig, input_example=example, code_paths=model_code(types) or None,
+                                    pip_requirements=model_requirements(model, types), skops_trusted_types=types)
     tags = {k: str(v) for k, v in (tags or {}).items()}
     mv = mlflow.register_model(info.model_uri, model_name, tags=tags)
     return dict(model_uri=info.model_uri, model_version=str(mv.version), model_id=info.model_id)
@@ -248,6 +247,7 @@ def training_data(s, # settings: data, query, target, task, schema, model_name, 
     "Load, fingerprint and log `s.data` as the active run's input, then check it against its schema (quality report logged to `data/`)."
     import mlflow
     from mlops_nb.checks import schema_for, check_data, infer_schema, log_schema, save_schema
+    feature_step(s.features); parse_trusted(s.trusted)   # the project's code settings, checked before any data is read
     raw, task, fp = load_training_data(s)
     tag(data_fingerprint=fp, data_source=redact_url(s.data), data_rows=len(raw), task=task)
     _log_input(raw, s, fp)
@@ -295,13 +295,14 @@ def held_out(df:pd.DataFrame, s, # settings: target, test_size, seed, time_colum
 # %% ../nbs/04_train.ipynb #5356c761
 def fit_and_evaluate(X_train:pd.DataFrame, y_train:pd.Series, X_test:pd.DataFrame, y_test:pd.Series, task:str,
                      estimator:str, seed:int=42, params:dict|None=None, # as for `make_estimator`
+                     features:str="", # the `features` setting: the project's feature step (`features.feature_step`)
                     )->tuple["Pipeline", dict[str, float]]:
     "(fitted model, held-out metrics); both logged to the active MLflow run."
     import mlflow
-    model = build_model(X_train, make_estimator(estimator, task, seed, params)).fit(X_train, y_train)
+    est, step = make_estimator(estimator, task, seed, params), feature_step(features)
+    model = build_model(X_train, est, step, y_train).fit(X_train, y_train)
     metrics = compute_metrics(model, X_test, y_test, task)
-    est = model.steps[-1][1]
-    mlflow.log_params({"task": task, "estimator_class": f"{type(est).__module__}.{type(est).__name__}",
+    mlflow.log_params({"task": task, "estimator_class": f"{type(est).__module__}.{type(est).__name__}", "features": features or "(built-in)",
                        "train_rows": len(X_train), "test_rows": len(X_test),
                        **{f"model.{k}": v for k, v in est.get_params().items()}})
     mlflow.log_metrics(metrics)
@@ -309,12 +310,12 @@ def fit_and_evaluate(X_train:pd.DataFrame, y_train:pd.Series, X_test:pd.DataFram
 
 # %% ../nbs/04_train.ipynb #8a3a746f
 def log_challenger(model, X_train:pd.DataFrame, X_test:pd.DataFrame, metrics:dict, task:str,
-                   s, # settings: model_name, target
+                   s, # settings: model_name, target, trusted
                    tags:dict|None=None, # lineage tags of the model version
                   )->dict:
     "Log and register `model` as a new version of `s.model_name` and make it the challenger: `log_model`'s dict and the `aliases`."
     from mlops_nb.reference import reference_stats
     from mlops_nb.registry import register_candidate
     reference = reference_stats(X_train, model.predict(X_test), task, metrics, s.target)
-    mv = log_model(model, X_train, s.model_name, tags=tags, reference=reference)
+    mv = log_model(model, X_train, s.model_name, tags=tags, reference=reference, trusted=getattr(s, "trusted", ""))
     return {**mv, "aliases": register_candidate(s.model_name, mv["model_version"])}

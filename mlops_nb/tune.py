@@ -26,15 +26,24 @@ _RF = {"n_estimators": {"type": "int", "low": 50, "high": 300},
        "min_samples_leaf": {"type": "int", "low": 1, "high": 20, "log": True},
        "max_features": {"type": "categorical", "choices": ["sqrt", "log2", None]}}
 
+_LGBM = {"learning_rate": {"type": "float", "low": 0.01, "high": 0.3, "log": True},
+         "num_leaves": {"type": "int", "low": 8, "high": 128, "log": True},
+         "min_child_samples": {"type": "int", "low": 5, "high": 100, "log": True},
+         "subsample": {"type": "float", "low": 0.5, "high": 1.0}, "subsample_freq": {"type": "categorical", "choices": [0, 1]},
+         "colsample_bytree": {"type": "float", "low": 0.5, "high": 1.0},
+         "reg_lambda": {"type": "float", "low": 1e-6, "high": 10.0, "log": True}}
+
 SEARCH_SPACES = {
     "classification": {
         "hist_gradient_boosting": _HGB, "random_forest": _RF,
         "logistic_regression": {"C": {"type": "float", "low": 1e-3, "high": 100.0, "log": True}},
+        "lightgbm": _LGBM,
         "dummy": {"strategy": {"type": "categorical", "choices": ["most_frequent", "prior", "stratified", "uniform"]}},
     },
     "regression": {
         "hist_gradient_boosting": _HGB, "random_forest": _RF,
         "ridge": {"alpha": {"type": "float", "low": 1e-3, "high": 1000.0, "log": True}},
+        "lightgbm": _LGBM,
         "dummy": {"strategy": {"type": "categorical", "choices": ["mean", "median"]}},
     },
 }
@@ -75,11 +84,12 @@ def search_space(estimator:str, # built-in short name, "auto", or dotted class p
                  space=None, # JSON text or dict that replaces the built-in space
                 )->dict:
     "The search space to tune `estimator` for `task`: `space` if given, else the built-in one."
-    from mlops_nb.train import DEFAULT_ESTIMATOR
+    from mlops_nb.train import DEFAULT_ESTIMATOR, ESTIMATORS
     if space not in (None, ""): return check_space(space)
     name = DEFAULT_ESTIMATOR if estimator in (None, "", "auto") else estimator
     tasks = [task] if task else list(SEARCH_SPACES)
     for t in tasks:
+        name = next((short for short, (path, _) in ESTIMATORS.get(t, {}).items() if path == name), name)   # a built-in's class path
         if name in SEARCH_SPACES.get(t, {}): return SEARCH_SPACES[t][name]
     known = sorted({n for t in tasks for n in SEARCH_SPACES[t]})
     if "." in name: raise SettingsError(f"estimator {name!r} has no built-in search space: pass search_space as JSON, "
@@ -229,10 +239,12 @@ def cv_splits(X, y, task:str, n_splits:int=3, seed:int=42, time_ordered:bool=Fal
 
 def make_objective(X, y, # training rows (in time order when `time_ordered`)
                    task:str, estimator:str, space:dict, metric:str,
-                   seed:int=42, n_splits:int=3, time_ordered:bool=False):
+                   seed:int=42, n_splits:int=3, time_ordered:bool=False,
+                   features:str=""): # the `features` setting: the project's feature step
     "The Optuna objective: the cross-validated `metric` of the model with the trial's parameters, with pruning."
     import numpy as np
     from mlops_nb.train import build_model, make_estimator, compute_metrics
+    from mlops_nb.features import feature_step
     folds = cv_splits(X, y, task, n_splits, seed, time_ordered)
     parts = [(X.iloc[a], y.iloc[a], X.iloc[b], y.iloc[b]) for a, b in folds]
     def objective(trial):
@@ -240,7 +252,7 @@ def make_objective(X, y, # training rows (in time order when `time_ordered`)
         params = suggest(trial, space)
         scores = []
         for i, (Xa, ya, Xb, yb) in enumerate(parts):
-            m = build_model(Xa, make_estimator(estimator, task, seed, params)).fit(Xa, ya)
+            m = build_model(Xa, make_estimator(estimator, task, seed, params), feature_step(features), ya).fit(Xa, ya)
             scores.append(compute_metrics(m, Xb, yb, task).get(metric, float("nan")))
             trial.report(float(np.mean(scores)), i)
             if trial.should_prune(): raise optuna.TrialPruned()
@@ -317,7 +329,7 @@ def log_study(study, metric:str="", storage:str="", plots:bool=True)->dict:
 # %% ../nbs/05_tune.ipynb #41b1f488
 def run_study(plan:StudyPlan, # from `plan_study`
               X_train, y_train, # the training rows (in time order when `s.time_column` is set)
-              task:str, s, # settings: estimator, seed, time_column
+              task:str, s, # settings: estimator, features, seed, time_column
               space=None, # the `search_space` parameter
               progress:bool=True)->dict:
     "Run the study of `plan` on the training rows and record it in the active MLflow run (`log_study`); its summary and `added`."
@@ -327,7 +339,8 @@ def run_study(plan:StudyPlan, # from `plan_study`
     metric, direction = tune_metric(task, make_estimator(s.estimator, task, s.seed))
     study = open_study(plan.storage, plan.study_name, direction, s.seed, redact_url(plan.url))
     before = len(study.trials)
-    objective = make_objective(X_train, y_train, task, s.estimator, sp, metric, s.seed, time_ordered=bool(s.time_column))
+    objective = make_objective(X_train, y_train, task, s.estimator, sp, metric, s.seed, time_ordered=bool(s.time_column),
+                               features=getattr(s, "features", ""))
     optimize(study, objective, plan.n_trials, plan.timeout, progress=progress)
     summary = log_study(study, metric, plan.url)
     return {**summary, "added": summary["n_trials"] - before}

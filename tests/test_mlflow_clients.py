@@ -16,7 +16,7 @@ def model(tmp_path_factory):
     from sklearn.linear_model import LogisticRegression
     from sklearn.pipeline import Pipeline
     from mlops_nb.features import build_preprocessor
-    from mlops_nb.train import trusted_types
+    from mlops_nb.trust import trusted_types
     rng = np.random.default_rng(0)
     X = pd.DataFrame({"x": rng.normal(size=60), "n": rng.integers(0, 10, 60), "colour": rng.choice(["red", "blue"], 60)})
     X.loc[::5, "x"] = np.nan
