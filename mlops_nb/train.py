@@ -302,7 +302,7 @@ def fit_and_evaluate(X_train:pd.DataFrame, y_train:pd.Series, X_test:pd.DataFram
     est, step = make_estimator(estimator, task, seed, params), feature_step(features)
     model = build_model(X_train, est, step, y_train).fit(X_train, y_train)
     metrics = compute_metrics(model, X_test, y_test, task)
-    mlflow.log_params({"task": task, "estimator_class": f"{type(est).__module__}.{type(est).__name__}", "features": features or "(built-in)",
+    mlflow.log_params({"task": task, "estimator_class": f"{type(est).__module__}.{type(est).__name__}",
                        "train_rows": len(X_train), "test_rows": len(X_test),
                        **{f"model.{k}": v for k, v in est.get_params().items()}})
     mlflow.log_metrics(metrics)

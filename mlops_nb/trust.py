@@ -97,7 +97,7 @@ def load_logged(path)->object:
     if not flavor: raise MlopsError(f"the model at {path} is not a scikit-learn model (no sklearn flavor in its MLmodel)")
     if flavor.get("serialization_format") != "skops":
         raise MlopsError(f"the model at {path} is saved with {flavor.get('serialization_format')!r}: loading it could run any code it "
-                         "holds; log it with serialization_format='skops' (mlops_nb.train.log_model does)")
+                         "holds; log it with serialization_format='skops' (as the train pipeline does)")
     types = list(flavor.get("skops_trusted_types") or [])
     bad = [t for t in types if t.split(".")[0] in NEVER_TRUSTED]
     if bad: raise MlopsError(f"the model at {path} asks to trust {', '.join(bad)}, which can run code when it is loaded: refused")
