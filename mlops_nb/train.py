@@ -19,9 +19,9 @@ from .trust import trusted_types, model_code, is_local, parse_trusted
 
 # %% auto #0
 __all__ = ['TASKS', 'ESTIMATORS', 'DEFAULT_ESTIMATOR', 'GREATER_IS_BETTER', 'INPUT_TYPES', 'infer_task', 'make_estimator',
-           'features_target', 'build_model', 'compute_metrics', 'code_version', 'model_requirements', 'client_types',
-           'client_frame', 'log_model', 'TrainingData', 'load_training_data', 'training_data', 'held_out',
-           'fit_and_evaluate', 'log_challenger']
+           'features_target', 'build_model', 'compute_metrics', 'code_version', 'model_requirements',
+           'project_requirements', 'client_types', 'client_frame', 'log_model', 'TrainingData', 'load_training_data',
+           'training_data', 'held_out', 'fit_and_evaluate', 'log_challenger']
 
 # %% ../nbs/04_train.ipynb #457a5423
 TASKS = ("classification", "regression")
@@ -163,10 +163,20 @@ def model_requirements(model=None, types:list[str]|None=None)->list[str]:
     roots = {type(est).__module__.split(".")[0]} if est is not None else set()
     roots |= {t.split(".")[0] for t in types or []}
     for root in sorted(roots - {"sklearn", "numpy", "scipy", "builtins", "collections", "mlops_nb_dates"}):
-        if is_local(root): continue
-        extra = _pin(_DIST.get(root, root))
-        if extra and extra not in reqs: reqs.append(extra)
+        for extra in project_requirements(root) if is_local(root) else [_pin(_DIST.get(root, root))]:
+            if extra and extra not in reqs: reqs.append(extra)
     return reqs
+
+def project_requirements(root:str)->list[str]:
+    "The installed, pinned dependencies a project's package `root` declares (its code travels with the model; mlops-nb is not needed there)."
+    from importlib.metadata import packages_distributions, distribution
+    from packaging.requirements import Requirement
+    out = []
+    for dist in packages_distributions().get(root, [])[:1]:
+        for r in map(Requirement, distribution(dist).requires or []):
+            if r.name.replace("_", "-").lower() == "mlops-nb" or (r.marker and not r.marker.evaluate({"extra": ""})): continue
+            if (p := _pin(r.name)): out.append(p)
+    return out
 
 # %% ../nbs/04_train.ipynb #1bc83bf7
 INPUT_TYPES = "input_types"   # the key in a training frame's `attrs`
