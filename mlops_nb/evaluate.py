@@ -103,8 +103,12 @@ def calibration_error(model, X, y, n_bins:int=10)->float|None:
 
 # %% ../nbs/06_evaluate.ipynb #8bf2e876
 def feature_importance(model, X, y, metric:str, seed:int=0, n_repeats:int=3)->pd.Series:
-    "Permutation importance of each raw column by `metric` as `compute_metrics` measures it, as shares of the total (sorted, largest first)."
+    """Permutation importance by `metric` as `compute_metrics` measures it, as shares of the total (sorted, largest first): of each raw
+    column, or, for a model with a project's `features` step, of each column that step gives the rest of the pipeline (raw and derived)."""
     from sklearn.inspection import permutation_importance
+    from sklearn.pipeline import Pipeline
+    from mlops_nb.reference import model_feature_step
+    if (step := model_feature_step(model)) is not None: X, model = step.transform(X), Pipeline(model.steps[1:])   # the step's output, permuted
     task = "regression" if metric in ("rmse", "mae", "r2") else "classification"
     sign = 1 if GREATER_IS_BETTER[metric] else -1   # one definition of each metric: held-out rows missing a class are scored alike
     scoring = lambda m, X, y: sign * compute_metrics(m, X, y, task)[metric]

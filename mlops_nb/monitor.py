@@ -15,7 +15,7 @@ import pandas as pd
 from fastcore.basics import patch
 from . import report
 from .config import Settings, SettingsError, parse_span, now as utc_now   # `now` is a parameter below
-from .reference import OTHER, MISSING, MonitorError, parquet_file, parquet_columns
+from .reference import OTHER, MISSING, MonitorError, parquet_file, parquet_columns, derived_features, raw_columns
 from .train import GREATER_IS_BETTER
 # importable from here as before they moved
 from .reference import GRID, MAX_CATEGORIES, REFERENCE_ARTIFACT, sketch, reference_stats, log_reference, load_reference
@@ -24,8 +24,8 @@ from .predlog import read_log
 # %% auto #0
 __all__ = ['EPS', 'psi', 'parse_feature_thresholds', 'FeatureDrift', 'DriftResult', 'DriftAccumulator', 'compute_drift',
            'monitor_metric', 'PerfAccumulator', 'degradation', 'parse_window', 'parse_since', 'window_labels', 'Window',
-           'MonitorResult', 'monitor', 'plot_feature', 'monitor_report', 'current_data', 'log_verdict', 'save_report',
-           'verdict_line']
+           'MonitorResult', 'monitor', 'plot_feature', 'monitor_report', 'derived_chunks', 'current_data',
+           'log_verdict', 'save_report', 'verdict_line']
 
 # %% ../nbs/09_monitor.ipynb #374364fa
 EPS = 1e-4
@@ -137,9 +137,12 @@ class DriftAccumulator:
 
     def check_columns(self, columns)->None:
         missing = [c for c in self.ref["features"] if c not in set(columns)]
+        raw = [c for c in missing if c not in (self.ref.get("derived") or [])]
+        if raw: raise MonitorError(f"the current data has no column {', '.join(map(repr, raw))}: the model was trained with "
+                                   f"{', '.join(raw_columns(self.ref))}")
         if missing:
-            raise MonitorError(f"the current data has no column {', '.join(map(repr, missing))}: the model was trained with "
-                               f"{', '.join(self.ref['features'])}")
+            raise MonitorError(f"the current data has no column {', '.join(map(repr, missing))}, which the model's features step derives: "
+                               "add them with reference.derived_features(model, X), as monitor.current_data does")
 
 # %% ../nbs/09_monitor.ipynb #09773b3d
 @patch
@@ -420,6 +423,7 @@ def monitor_report(result:MonitorResult, title:str, max_plots:int=8)->str:
     lines = [f"window judged: {v['window'] or 'none'} ({d.rows} rows; {result.rows} rows in {len(result.windows)} windows)",
              f"drifted features: {', '.join(v['drifted_features']) or 'none'} (share {v['drift_share']:.0%}, limit {s.drift_share:.0%})",
              f"prediction drift: {'yes' if v['prediction_drift'] else 'no'}",
+             *([f"derived by the model's features step: {', '.join(result.reference['derived'])}"] if result.reference.get("derived") else []),
              f"{v['metric']}: " + (f"{v['current']:.4g} against {v['baseline']:.4g} at training ({v['degradation']:+.1%} worse, limit {s.perf_max_drop:.0%})"
                                    if v["current"] is not None else v.get("note", "no labels"))]
     parts = [report.status(not bad, headline), report.items(lines), "<h2>Drift per feature</h2>", report.table(d.table)]
@@ -440,6 +444,22 @@ def monitor_report(result:MonitorResult, title:str, max_plots:int=8)->str:
     parts += ["<h2>Windows</h2>", report.table(t.drop(columns=["start", "end"]) if t["start"].isna().all() else t)]
     return report.page(title, parts)
 
+# %% ../nbs/09_monitor.ipynb #16c2a99d
+def derived_chunks(chunks,                          # logged rows (`predlog.read_log`): the inputs, then `_ts`, `_prediction`, ...
+                   model,                           # the monitored version, loaded (`trust.load_version`)
+                   source:str="the prediction log", # what the chunks are, for the messages
+                  )->"Iterator[pd.DataFrame]":
+    "Each chunk with the columns `model`'s features step derives from its inputs (`reference.derived_features`)."
+    from mlops_nb.features import prepare_frame
+    names = getattr(model, "feature_names_in_", None)
+    for i, df in enumerate(chunks):
+        cols = list(names) if names is not None else [c for c in df.columns if not str(c).startswith("_")]
+        missing = [c for c in cols if c not in df.columns]
+        if missing: raise MonitorError(f"{source} has no column {', '.join(map(repr, missing))}: the model was trained with {', '.join(cols)}")
+        d = derived_features(model, prepare_frame(df[cols]), f"{source} (chunk {i + 1})")
+        for c, s in d.items(): df[c] = s
+        yield df
+
 # %% ../nbs/09_monitor.ipynb #bba6e2e9
 def current_data(s:Settings,                # `target` (a batch's labels) and `prediction_store`, `workspace` (the log)
                  ref:dict,                  # from `load_reference`: the model, its features and its target
@@ -448,19 +468,23 @@ def current_data(s:Settings,                # `target` (a batch's labels) and `p
                  chunk_rows:int,            # rows of a batch read, checked and scored at a time
                  since:datetime|None=None,  # only predictions at or after this time (UTC; the prediction log)
                 )->tuple[object, str]:
-    "(chunks for `monitor`, what they are): batch `current` scored by the reference's model, or the prediction log of its version."
+    """(chunks for `monitor`, what they are): batch `current` scored by the reference's model, or the prediction log of its version;
+    with the columns its features step derives, if the reference has any (only then is the model loaded for the log)."""
     from mlops_nb.data import redact_url
-    name, version = ref["model_name"], ref["model_version"]
+    name, version, derived = ref["model_name"], ref["model_version"], ref.get("derived") or []
+    made = f"; {', '.join(derived)} derived by its features step" if derived else ""
     if current:
         from mlops_nb.score import monitor_batch
         label = s.target or ref.get("target")
-        total, chunks = monitor_batch(current, query, chunk_rows, name, version, [*ref["features"], *ref.get("datetimes", [])], label,
-                                      encoding=s.encoding)
+        total, chunks = monitor_batch(current, query, chunk_rows, name, version, raw_columns(ref), label, encoding=s.encoding)
         return chunks, (f"batch {redact_url(current)}" + (f": {total} rows" if total is not None else "")
-                        + f", read {chunk_rows:,} rows at a time" + (f"; labels in {label!r} when present" if label else ""))
+                        + f", read {chunk_rows:,} rows at a time" + (f"; labels in {label!r} when present" if label else "") + made)
     store = s.prediction_url
-    return read_log(store, name, version, since), (f"prediction log {redact_url(store)}: version {version}"
-                                                   + (f", since {since:%Y-%m-%d %H:%M} UTC" if since else ""))
+    chunks = read_log(store, name, version, since)
+    if derived:
+        from mlops_nb.trust import load_version
+        chunks = derived_chunks(chunks, load_version(f"models:/{name}/{version}"), f"the prediction log of version {version}")
+    return chunks, (f"prediction log {redact_url(store)}: version {version}" + (f", since {since:%Y-%m-%d %H:%M} UTC" if since else "") + made)
 
 # %% ../nbs/09_monitor.ipynb #aca8181d
 def log_verdict(result:MonitorResult)->dict:

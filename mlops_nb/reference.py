@@ -16,7 +16,8 @@ from .registry import parse_model_uri
 
 # %% auto #0
 __all__ = ['GRID', 'MAX_CATEGORIES', 'OTHER', 'MISSING', 'REFERENCE_ARTIFACT', 'MonitorError', 'sketch', 'parquet_file',
-           'parquet_columns', 'reference_stats', 'log_reference', 'load_reference']
+           'parquet_columns', 'model_feature_step', 'derived_features', 'reference_stats', 'raw_columns',
+           'log_reference', 'load_reference']
 
 # %% ../nbs/03a_reference.ipynb #9841b311
 class MonitorError(MlopsError):
@@ -73,12 +74,35 @@ def parquet_columns(source, pf, names=None):
     for c in (names if names is not None else pf.schema_arrow.names):
         yield str(c), pf.read(columns=[c]).column(0).to_pandas()
 
+# %% ../nbs/03a_reference.ipynb #f20e60c6
+def model_feature_step(model)->object|None:
+    "The fitted `features` step of a model pipeline (the project's transformer, its first step), or None."
+    steps = getattr(model, "steps", None)
+    return steps[0][1] if steps and steps[0][0] == "features" else None
+
+def derived_features(model,               # a fitted model pipeline
+                     X:pd.DataFrame,      # raw inputs, as the model receives them
+                     where:str="the data", # what `X` is, for the error message
+                    )->pd.DataFrame:
+    "The columns `model`'s `features` step adds to `X` (its output columns that are not columns of `X`), on `X`'s index; no columns without a step."
+    step = model_feature_step(model)
+    if step is None: return pd.DataFrame(index=X.index)
+    try: out = step.transform(X)
+    except Exception as e:
+        raise MonitorError(f"the model's features step {type(step).__name__} failed on {where}: {type(e).__name__}: {e}") from None
+    if not isinstance(out, pd.DataFrame) or len(out) != len(X):
+        raise MonitorError(f"the model's features step {type(step).__name__} gave {type(out).__name__} of {len(out)} rows for "
+                           f"{len(X)} rows of {where}, not a frame with a row per row")
+    raw = set(X.columns)
+    return out[[c for c in out.columns if c not in raw]].set_axis(X.index)
+
 # %% ../nbs/03a_reference.ipynb #4ccfedf4
 def reference_stats(X:pd.DataFrame|str|Path,   # the training features, raw as the service receives them; or a Parquet file
                     predictions=None,          # the model's predictions on (a sample of) them
                     task:str="",               # classification or regression
                     metrics:dict|None=None,    # the held-out metrics: the performance baseline
-                    target:str="")->dict:      # the label's column (left out when `X` is a file)
+                    target:str="",             # the label's column (left out when `X` is a file)
+                    model=None)->dict:         # the fitted model: the columns its `features` step derives are sketched too
     "Reference statistics of a model's training data: what monitoring compares later windows with."
     pf = parquet_file(X)
     names = [c for c in pf.schema_arrow.names if c != target] if pf is not None else None
@@ -86,10 +110,20 @@ def reference_stats(X:pd.DataFrame|str|Path,   # the training features, raw as t
     for c, s in parquet_columns(X, pf, names):   # date-times move with the calendar: not drift (their parts reach the model)
         if pd.api.types.is_datetime64_any_dtype(s.dtype): times.append(c)
         else: features[c] = sketch(s)
+    derived = []
+    if model_feature_step(model) is not None:    # one transform of the training rows (a file is read whole for it)
+        raw = X if pf is None else pd.read_parquet(X, columns=names)
+        for c, s in derived_features(model, raw, "the training data").items():
+            if not pd.api.types.is_datetime64_any_dtype(s.dtype): features[str(c)] = sketch(s); derived.append(str(c))
     return dict(version=1, created=now().isoformat(timespec="seconds"), rows=int(pf.metadata.num_rows) if pf is not None else len(X),
                 task=task, target=target, metrics={k: float(v) for k, v in (metrics or {}).items()},
-                features=features, datetimes=times,
+                features=features, datetimes=times, derived=derived,
                 prediction=None if predictions is None else sketch(pd.Series(np.asarray(predictions))))
+
+def raw_columns(ref:dict)->list[str]:
+    "The columns the model of reference `ref` receives: its sketched columns but the derived ones, and its date-times."
+    derived = set(ref.get("derived") or [])
+    return [c for c in ref["features"] if c not in derived] + list(ref.get("datetimes") or [])
 
 # %% ../nbs/03a_reference.ipynb #c440ca8b
 def log_reference(ref:dict)->None:

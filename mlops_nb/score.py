@@ -204,10 +204,11 @@ def monitored_chunks(parts, total:int|None, chunk_rows:int, model,
                      features:list, # the columns the model scores, if it does not name them (`feature_names_in_`)
                      schema:dict|None,
                      label:str|None, source:str, version)->"Iterator[pd.DataFrame]":
-    "The batch chunk by chunk (one in memory at a time): checked, prepared, scored (`_prediction`), with its labels (`_label`) if it has them."
+    """The batch chunk by chunk (one in memory at a time): checked, prepared, scored (`_prediction`), with the columns the model's features
+    step derives (`reference.derived_features`) and its labels (`_label`) if it has them."""
     from mlops_nb.checks import check_data
     from mlops_nb.features import prepare_frame
-    from mlops_nb.reference import MonitorError
+    from mlops_nb.reference import MonitorError, derived_features
     cols = list(getattr(model, "feature_names_in_", features))   # every input, date-times too (drift leaves them out, scoring not)
     for i, chunk in enumerate(parts):
         if not len(chunk): continue
@@ -218,6 +219,7 @@ def monitored_chunks(parts, total:int|None, chunk_rows:int, model,
         missing = [c for c in cols if c not in X.columns]
         if missing: raise MonitorError(f"{source} has no column {', '.join(map(repr, missing))}: version {version} was trained with {', '.join(cols)}")
         frame = X.assign(_prediction=model.predict(X[cols]))
+        for c, s in derived_features(model, X[cols], where).items(): frame[c] = s   # drift judges them like any column
         if labels is not None: frame["_label"] = labels.to_numpy()
         yield frame
 

@@ -15,7 +15,7 @@ from .config import MlopsError, SettingsError
 from dataclasses import dataclass, field
 from .data import DataError, DataWarning, load_data, fingerprint, split_data, redact_url, is_sql_url
 from .features import build_preprocessor, prepare_frame, feature_step, fit_features
-from .trust import trusted_types, model_code, is_local, parse_trusted
+from .trust import trusted_types, model_code, is_local, parse_trusted, top_level_distributions
 
 # %% auto #0
 __all__ = ['TASKS', 'ESTIMATORS', 'DEFAULT_ESTIMATOR', 'GREATER_IS_BETTER', 'INPUT_TYPES', 'infer_task', 'make_estimator',
@@ -169,10 +169,10 @@ def model_requirements(model=None, types:list[str]|None=None)->list[str]:
 
 def project_requirements(root:str)->list[str]:
     "The installed, pinned dependencies a project's package `root` declares (its code travels with the model; mlops-nb is not needed there)."
-    from importlib.metadata import packages_distributions, distribution
+    from importlib.metadata import distribution
     from packaging.requirements import Requirement
     out = []
-    for dist in packages_distributions().get(root, [])[:1]:
+    for dist in top_level_distributions().get(root, [])[:1]:
         for r in map(Requirement, distribution(dist).requires or []):
             if r.name.replace("_", "-").lower() == "mlops-nb" or (r.marker and not r.marker.evaluate({"extra": ""})): continue
             if (p := _pin(r.name)): out.append(p)
@@ -326,6 +326,6 @@ def log_challenger(model, X_train:pd.DataFrame, X_test:pd.DataFrame, metrics:dic
     "Log and register `model` as a new version of `s.model_name` and make it the challenger: `log_model`'s dict and the `aliases`."
     from mlops_nb.reference import reference_stats
     from mlops_nb.registry import register_candidate
-    reference = reference_stats(X_train, model.predict(X_test), task, metrics, s.target)
+    reference = reference_stats(X_train, model.predict(X_test), task, metrics, s.target, model=model)
     mv = log_model(model, X_train, s.model_name, tags=tags, reference=reference, trusted=getattr(s, "trusted", ""))
     return {**mv, "aliases": register_candidate(s.model_name, mv["model_version"])}

@@ -6,13 +6,14 @@ Docs: https://github.com/mlops-nb/mlops_nb/trust.html.md"""
 
 # %% ../nbs/03b_trust.ipynb #e13aa112
 from __future__ import annotations
-import json, re, sys
+import functools, json, re, sys
 from pathlib import Path
 from .config import MlopsError, SettingsError
 
 # %% auto #0
-__all__ = ['TRUSTED_MODULES', 'VETTED_TYPES', 'NEVER_TRUSTED', 'parse_trusted', 'is_trusted', 'trusted_types', 'is_local',
-           'model_code', 'add_model_code', 'forget_model_code', 'load_logged', 'load_version']
+__all__ = ['TRUSTED_MODULES', 'VETTED_TYPES', 'NEVER_TRUSTED', 'parse_trusted', 'is_trusted', 'trusted_types',
+           'top_level_distributions', 'is_local', 'model_code', 'add_model_code', 'forget_model_code', 'load_logged',
+           'load_version']
 
 # %% ../nbs/03b_trust.ipynb #9f775f12
 TRUSTED_MODULES = ("numpy", "scipy", "sklearn", "mlops_nb_dates")   # mlops_nb_dates: the date-part step (mlops_nb.dates)
@@ -57,10 +58,16 @@ def trusted_types(model, trusted:str|tuple="")->list[str]:
     return types
 
 # %% ../nbs/03b_trust.ipynb #27e6fc18
+@functools.cache
+def top_level_distributions()->dict[str, list[str]]:
+    "`importlib.metadata.packages_distributions()`, read once per process (0.2 s each time: it reads every installed package's metadata)."
+    from importlib.metadata import packages_distributions
+    return packages_distributions()
+
 def is_local(root:str)->bool:
     "Whether top-level module `root` is a project's own code (not installed, or installed from a folder, e.g. `pip install -e .`) rather than from an index."
-    from importlib.metadata import packages_distributions, distribution
-    dists = packages_distributions().get(root)
+    from importlib.metadata import distribution
+    dists = top_level_distributions().get(root)
     if not dists: return True
     url = distribution(dists[0]).read_text("direct_url.json")
     return bool(url) and "dir_info" in json.loads(url)
