@@ -58,7 +58,8 @@ def _reads_dates(t)->bool:
 
 def categories_from_model(model, schema:InputSchema)->InputSchema:
     "Fill `schema`'s categories from the encoders inside a fitted scikit-learn `model`."
-    if (getattr(model, "steps", None) or [("",)])[0][0] == "features": return schema   # a project's step reads the raw columns its own way
+    from mlops_nb.reference import model_feature_step
+    if model_feature_step(model) is not None: return schema   # a project's step reads the raw columns its own way
     by_name = {c.name: c for c in schema.columns}
     def walk(est, cols=None):
         for attr in ("steps",):
