@@ -11,7 +11,7 @@ from pathlib import Path
 from .config import MlopsError
 
 # %% auto #0
-__all__ = ['DEMO_SHIFTED', 'cmd_run', 'cmd_promote', 'cmd_rollback', 'cmd_status', 'demo_data', 'demo_later_period',
+__all__ = ['DEMO_SHIFTED', 'cmd_run', 'cmd_new', 'cmd_promote', 'cmd_rollback', 'cmd_status', 'demo_data', 'demo_later_period',
            'make_demo_project', 'cmd_demo', 'cmd_ct', 'cmd_serve', 'main']
 
 # %% ../nbs/12_cli.ipynb #4cd17081
@@ -54,6 +54,10 @@ def _parser()->argparse.ArgumentParser:
     ct.add_argument("--now", action="store_true", help="fire the on-demand trigger: retrain now")
     ct.add_argument("--reason", default="", help="why, recorded with --now")
     ct.add_argument("--request", metavar="REASON", default=None, help="leave a retrain request for the next tick and exit")
+    nw = sub.add_parser("new", help="make a new ML project, notebook-first: your features in notebooks, up to the served model",
+                        description="Make a new ML project in PATH (new or empty), offline: an nbdev project whose notebooks export "
+                                    "your package (features), settings.ini pointing the pipelines at it, sample data, CI and CT workflows.")
+    nw.add_argument("path", metavar="PATH"); nw.add_argument("--package", metavar="NAME", help="its Python package (default: from PATH's name)")
     sv = sub.add_parser("serve", help="serve a registered model over HTTP (MLflow scoring protocol, /predict, /metrics)")
     sv.add_argument("--model", default=None, help="model URI (default: models:/MODEL_NAME@champion, following the alias)")
     sv.add_argument("--host", default="127.0.0.1", help="interface to listen on (default: 127.0.0.1; 0.0.0.0 for all)")
@@ -62,10 +66,25 @@ def _parser()->argparse.ArgumentParser:
 
 # %% ../nbs/12_cli.ipynb #f03e07bd
 def cmd_run(args)->int:
-    from mlops_nb.pipeline import run_pipeline
+    from mlops_nb.pipeline import run_pipeline, pipeline_path, project_pipelines_dir
     params = dict(args.parameter)
+    nb = pipeline_path(args.pipeline)
+    if nb.parent == project_pipelines_dir(): print(f"running the project's own pipeline {nb}", file=sys.stderr)
     res = run_pipeline(args.pipeline, params, progress=sys.stderr.isatty(), log_output=args.log_output)
     print(_summary(res))
+    return 0
+
+def cmd_new(args)->int:
+    "Make a new project (`mlops_nb.project.new_project`) and say what to do next."
+    from mlops_nb.project import new_project, package_name
+    pkg = package_name(args.path, args.package)
+    folder = new_project(args.path, pkg)
+    print(f"new project {folder} (package {pkg}):\n"
+          f"  nbs/00_explore.ipynb   the data, its quality report, drift between periods, the runs\n"
+          f"  nbs/01_features.ipynb  your feature step, exported by nbdev-export to {pkg}/features.py\n"
+          f"  settings.ini           data, target, features = {pkg}.features:ChurnFeatures, trusted = {pkg}\n"
+          f"next:\n  cd {folder} && git init && pip install -e \".[dev]\"\n  bash scripts/check                                  # what CI runs\n"
+          f"  mlops-nb run train && mlops-nb run validate && mlops-nb serve")
     return 0
 
 def _summary(res:dict)->str:
@@ -313,7 +332,7 @@ def _skip_unused_imports():
     # papermill imports pyarrow.fs for hdfs:// notebook paths; the runner only executes local notebooks.
     if "pyarrow" not in sys.modules: sys.modules.setdefault("pyarrow.fs", None)
 
-_COMMANDS = {"serve": cmd_serve, "ct": cmd_ct, "run": cmd_run, "promote": cmd_promote, "rollback": cmd_rollback, "status": cmd_status, "demo": cmd_demo}
+_COMMANDS = {"serve": cmd_serve, "ct": cmd_ct, "run": cmd_run, "promote": cmd_promote, "rollback": cmd_rollback, "status": cmd_status, "demo": cmd_demo, "new": cmd_new}
 
 def main(argv=None)->int:
     "The `mlops-nb` command."

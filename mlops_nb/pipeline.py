@@ -9,14 +9,14 @@ from __future__ import annotations
 import json, os, re, sys, time, uuid
 from datetime import datetime
 from pathlib import Path
-from .config import MlopsError, SettingsError, Settings, get_settings, ensure_workspace, coerce_value, FIELDS, now
+from .config import MlopsError, SettingsError, Settings, get_settings, ensure_workspace, coerce_value, FIELDS, now, find_settings_file
 
 # %% auto #0
 __all__ = ['EXTRA_PARAMETERS', 'SECRET_SETTINGS', 'write_json', 'result_path', 'record_attempt', 'read_result',
            'papermill_output', 'log_when_written', 'PipelineRun', 'owner', 'alive', 'settle_notebook', 'close_stale',
-           'check_injected', 'check_estimator', 'start_run', 'pipelines_dir', 'shipped_pipelines', 'pipeline_path',
-           'notebook_parameters', 'check_parameters', 'check_vocabulary', 'PipelineFailed', 'EnvParameter',
-           'secret_parameters', 'inject_secrets', 'run_pipeline', 'promote_version']
+           'check_injected', 'check_estimator', 'start_run', 'pipelines_dir', 'shipped_pipelines',
+           'project_pipelines_dir', 'pipeline_path', 'notebook_parameters', 'check_parameters', 'check_vocabulary',
+           'PipelineFailed', 'EnvParameter', 'secret_parameters', 'inject_secrets', 'run_pipeline', 'promote_version']
 
 # %% ../nbs/10_pipeline.ipynb #d75d3739
 def write_json(path, obj)->Path:
@@ -269,12 +269,21 @@ def pipelines_dir()->Path:
 
 def shipped_pipelines()->list[str]: return sorted(p.stem for p in pipelines_dir().glob("*.ipynb"))
 
+def project_pipelines_dir()->Path:
+    "The project's own pipelines: `pipelines/` beside its settings file (`find_settings_file`), else in the current folder."
+    f = find_settings_file()
+    return (f.parent if f else Path.cwd()).resolve()/"pipelines"
+
 def pipeline_path(pipeline:str)->Path:
-    "The notebook of shipped pipeline `pipeline`, or `pipeline` itself as a path."
+    "The notebook of pipeline `pipeline`: the project's `pipelines/NAME.ipynb` if there is one, else the shipped one; or `pipeline` itself as a path."
+    own = project_pipelines_dir()/f"{pipeline}.ipynb"
+    if re.fullmatch(r"[\w-]+", pipeline) and own.is_file() and own.resolve() != (pipelines_dir()/own.name).resolve(): return own
     if pipeline in shipped_pipelines(): return pipelines_dir()/f"{pipeline}.ipynb"
     p = Path(pipeline).expanduser()
     if p.suffix == ".ipynb" and p.is_file(): return p
-    raise SettingsError(f"unknown pipeline {pipeline!r}: use one of {', '.join(shipped_pipelines())}, or a path to a .ipynb file")
+    mine = sorted(p.stem for p in project_pipelines_dir().glob("*.ipynb"))
+    raise SettingsError(f"unknown pipeline {pipeline!r}: use one of {', '.join(shipped_pipelines())}"
+                        f"{', or of the project: ' + ', '.join(mine) if mine else ''}, or a path to a .ipynb file")
 
 # %% ../nbs/10_pipeline.ipynb #35d685cf
 def notebook_parameters(path)->dict[str, dict]:
@@ -445,7 +454,7 @@ def run_pipeline(pipeline:str, # shipped pipeline name or notebook path
     km = _start_kernel({**env, **secrets}, os.getcwd())
     partial, error = out_nb.with_name(f".{out_nb.name}.partial"), None   # papermill rewrites it after each cell
     try:
-        import papermill, psutil
+        import papermill, psutil, warnings
         params = {**check_parameters(nb, params), **shown}
         close_stale(s)   # an earlier run killed mid-way: recorded as failed before this one starts
         inject_secrets(); run_dir.mkdir(parents=True)
@@ -453,9 +462,11 @@ def run_pipeline(pipeline:str, # shipped pipeline name or notebook path
         record_attempt(name, s, dict(pipeline=name, status="running", started=now().isoformat(timespec="seconds"), **owner(),
                                      kernel_pid=kpid, kernel_started=psutil.Process(kpid).create_time(),
                                      executed_notebook=str(out_nb), result_file=str(res_file)))
-        papermill.execute_notebook(str(nb), str(partial), parameters=params, kernel_name="python3", km=km,
-                            progress_bar=progress, log_output=log_output, execution_timeout=s.cell_timeout or None,
-                            start_timeout=60)
+        with warnings.catch_warnings():   # papermill warns that the hidden .partial name is not *.ipynb
+            warnings.filterwarnings("ignore", message="The specified file .* does not end in one of")
+            papermill.execute_notebook(str(nb), str(partial), parameters=params, kernel_name="python3", km=km,
+                                progress_bar=progress, log_output=log_output, execution_timeout=s.cell_timeout or None,
+                                start_timeout=60)
     except MlopsError: raise
     except Exception as e: error = e
     finally: _stop_kernel(km); settle_notebook(partial, out_nb)

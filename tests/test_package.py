@@ -40,10 +40,26 @@ def test_scheduling_examples_are_valid():
     assert all(f'run_pipeline("{p}"' in dag for p in ("monitor", "train", "validate"))
 
 
+def _code_only(src: str) -> str:
+    "An exported cell with its string literals blanked: what the library writes (a project's notebook template, a message) names modules without importing them."
+    import io, tokenize
+    strings = {tokenize.STRING, getattr(tokenize, "FSTRING_START", -1), getattr(tokenize, "FSTRING_MIDDLE", -1), getattr(tokenize, "FSTRING_END", -1)}
+    lines = src.splitlines(keepends=True)
+    try: spans = [(t.start, t.end) for t in tokenize.generate_tokens(io.StringIO(src).readline) if t.type in strings]
+    except (tokenize.TokenError, SyntaxError): return src
+    offset = [0]
+    for l in lines: offset.append(offset[-1] + len(l))
+    out = list(src)
+    for (r0, c0), (r1, c1) in spans:
+        for k in range(offset[r0 - 1] + c0, offset[r1 - 1] + c1): out[k] = " " if out[k] != "\n" else "\n"
+    return "".join(out)
+
+
 def _notebook_imports(nb: Path) -> set:
     "The mlops_nb modules that any code cell of notebook `nb` imports (exported or example)."
     import json, re
-    src = "\n".join("".join(c["source"]) for c in json.loads(nb.read_text())["cells"] if c["cell_type"] == "code")
+    cells = ["".join(c["source"]) for c in json.loads(nb.read_text())["cells"] if c["cell_type"] == "code"]
+    src = "\n".join(_code_only(c) if re.match(r"#\|\s*export", c) else c for c in cells)
     mods = set(re.findall(r"\bmlops_nb\.(\w+)", src))
     for names in re.findall(r"from mlops_nb import ([\w, ()]+)", src): mods |= {n.strip(" ()") for n in names.split(",")}
     return mods
