@@ -111,10 +111,11 @@ def raw_rows(proj, n=50):
 def in_process(uri, rows):
     "The champion's predictions through MLflow's pyfunc, here (the project is not on this process's path)."
     import mlflow
-    assert PKG not in sys.modules
     mlflow.set_tracking_uri(uri); mlflow.set_registry_uri(uri)
-    try: return [str(p) for p in mlflow.pyfunc.load_model(f"models:/{PKG}@champion").predict(rows)]
+    try: out = [str(p) for p in mlflow.pyfunc.load_model(f"models:/{PKG}@champion").predict(rows)]
     finally: mlflow.set_tracking_uri(None); mlflow.set_registry_uri(None)
+    assert "/code/" in sys.modules[PKG].__file__, sys.modules[PKG].__file__   # the model's copy of the package
+    return out
 
 
 def test_the_champion_holds_the_projects_step_and_code(champion):
@@ -126,6 +127,8 @@ def test_the_champion_holds_the_projects_step_and_code(champion):
     assert NEW_FEATURE.strip() in (local / "code" / PKG / "features.py").read_text()   # the exported notebook travels
     mlmodel = (local / "MLmodel").read_text()
     assert f"{PKG}.features.ChurnFeatures" in mlmodel and "lightgbm" in mlmodel
+    # signup_date is a date input: its date-part step travels too, so the fresh environment below needs no mlops_nb
+    assert "mlops_nb_dates.date_parts" in mlmodel and (local / "code" / "mlops_nb_dates.py").is_file()
     reqs = (local / "requirements.txt").read_text()
     assert "lightgbm==" in reqs and "mlops-nb" not in reqs and PKG not in reqs.replace("-", "_"), reqs
     page = open(res["report"], encoding="utf-8").read()
