@@ -4,7 +4,8 @@
 
 Makes a demo project (breast_cancer, 30 columns), starts each server on loopback in turn, and measures: start to first
 answer; one-row and thousand-row requests with one keep-alive client; eight concurrent clients for --duration seconds.
-Ours runs with schema checks and prediction logging on. Prints each figure and the ratio ours/theirs.
+Ours runs with schema checks and prediction logging on. Prints each figure and the ratio ours/theirs; then ours again
+with --workers 2 (two service processes on the port, one prediction log), for how throughput grows with workers.
 """
 import argparse, http.client, json, os, signal, socket, subprocess, sys, threading, time
 from pathlib import Path
@@ -94,6 +95,10 @@ def main():
     print(f"ratios (ours/mlflow): 1 row {ours['rps1']/theirs['rps1']:.2f}x (goal >= 3) | 1000 rows {ours['rps1000']/theirs['rps1000']:.2f}x (goal >= 2) | "
           f"8 clients {ours['rps8']/theirs['rps8']:.2f}x, errors {ours['errors']} (goal 0) | start {ours['startup']/theirs['startup']:.2f} (goal <= 0.5) | "
           f"our p99/p50 {ours['p99']/ours['p50']:.2f} (goal <= 2)")
+    port = free_port()
+    two = measure("ours x2", [str(BIN / "mlops-nb"), "serve", "--port", str(port), "--workers", "2"], d, env, port, a.duration)
+    print(f"workers (ours, 8 clients): 1 worker {ours['rps8']:.1f} req/s, 2 workers {two['rps8']:.1f} req/s ({two['rps8']/ours['rps8']:.2f}x; "
+          f"{os.cpu_count()} cores shared with the load generator) | 1000 rows, one client: {ours['rps1000']:.1f} -> {two['rps1000']:.1f} req/s")
 
 
 if __name__ == "__main__":

@@ -62,6 +62,7 @@ def _parser()->argparse.ArgumentParser:
     sv.add_argument("--model", default=None, help="model URI (default: models:/MODEL_NAME@champion, following the alias)")
     sv.add_argument("--host", default="127.0.0.1", help="interface to listen on (default: 127.0.0.1; 0.0.0.0 for all)")
     sv.add_argument("--port", type=int, default=8080, help="TCP port (default: 8080)")
+    sv.add_argument("--workers", type=int, default=1, help="service processes sharing the port (default: 1); each scores on a thread per core")
     return p
 
 # %% ../nbs/12_cli.ipynb #f03e07bd
@@ -320,7 +321,7 @@ def cmd_ct(args)->int:
 def cmd_serve(args)->int:
     "Serve `--model` with uvicorn until SIGTERM; predictions are logged, the alias is followed."
     from mlops_nb.serve import serve
-    serve(args.model, args.host, args.port)
+    serve(args.model, args.host, args.port, workers=args.workers)
     return 0
 
 # %% ../nbs/12_cli.ipynb #49082567

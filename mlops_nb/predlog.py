@@ -6,7 +6,7 @@ Docs: https://github.com/mlops-nb/mlops_nb/predlog.html.md"""
 
 # %% ../nbs/07_predlog.ipynb #0d34ec6f
 from __future__ import annotations
-import json, logging, queue, threading, time
+import json, logging, os, queue, re, threading, time, uuid
 from datetime import datetime
 from pathlib import Path
 import pandas as pd
@@ -55,63 +55,148 @@ def _insert_sql(table, paramstyle:str)->str:
     ph = {"qmark": ["?"] * n, "numeric": [f":{i + 1}" for i in range(n)]}.get(paramstyle, ["%s"] * n)
     return f"INSERT INTO {table.name} ({', '.join(c.name for c in table.columns)}) VALUES ({', '.join(ph)})"
 
+# %% ../nbs/07_predlog.ipynb #a5d339bb
+def _spill_line(P:list, F:list)->str:
+    "Pending rows as one JSON line (times as ISO 8601)."
+    return json.dumps({"p": [[*r[:1], r[1].isoformat(), *r[2:]] for r in P], "f": [[*r[:2], r[2].isoformat(), r[3]] for r in F]})
+
+def _n_rows(P:list, F:list)->int: return sum(p[4] for p in P) + len(F)   # scored rows and labels
+
+def _from_spill(line:str)->tuple[list, list]:
+    d = json.loads(line)
+    return ([(r[0], datetime.fromisoformat(r[1]), *r[2:]) for r in d["p"]], [(r[0], r[1], datetime.fromisoformat(r[2]), r[3]) for r in d["f"]])
+
+def _unique_ids(P:list, taken:set)->tuple[list, int]:
+    "`P` with each request id already in `taken` (or earlier in `P`) made unique as ID~SUFFIX; and how many were renamed."
+    out, seen, n = [], set(taken), 0
+    for r in P:
+        rid = r[0]
+        if rid in seen: rid, n = f"{rid[:55]}~{uuid.uuid4().hex[:8]}", n + 1
+        seen.add(rid); out.append((rid, *r[1:]))
+    return out, n
+
+# %% ../nbs/07_predlog.ipynb #a2209e70
+def _insert(log, P:list, F:list)->bool:
+    "Write rows with the driver's executemany (cheaper than SQLAlchemy Core per row); False when the store refused them."
+    style = log.engine.dialect.paramstyle
+    for attempt in range(2):
+        try:
+            raw = log.engine.raw_connection()
+            try:
+                cur = raw.cursor()
+                if P: cur.executemany(_insert_sql(log.predictions, style), P)
+                if F: cur.executemany(_insert_sql(log.feedback, style), F)
+                raw.commit()
+            finally: raw.close()
+            log.written += sum(p[4] for p in P)
+            if log._failing: logging.getLogger("mlops_nb.predlog").warning("prediction log writes again (%d rows pending)", log.pending_rows)
+            log._failing = False; return True
+        except Exception as e:
+            if attempt == 0 and P and isinstance(e, log.engine.dialect.dbapi.IntegrityError):   # a request id reused by its client
+                P, n = _unique_ids(P, _taken(log, [p[0] for p in P])); log.renamed += n; continue
+            log.errors += 1
+            if not log._failing: logging.getLogger("mlops_nb.predlog").error("prediction log write failed, rows kept pending: %s: %s", type(e).__name__, str(e)[:200])
+            log._failing = True; return False
+    return False
+
+def _taken(log, ids:list)->set:
+    import sqlalchemy as sa
+    q = sa.text("SELECT request_id FROM predictions WHERE request_id IN :ids").bindparams(sa.bindparam("ids", expanding=True))
+    with log.engine.connect() as con: return {r[0] for r in con.execute(q, {"ids": ids})}
+
+# %% ../nbs/07_predlog.ipynb #7bc9f3a7
+def _hold(log, P:list, F:list, src=None):
+    "Keep rows pending; past `max_pending` rows, spill the oldest batches."
+    log.pending.append((P, F, src)); log.pending_rows += _n_rows(P, F)
+    while log.pending_rows > log.max_pending and len(log.pending) > 1 and log.spill is not None: _spill_oldest(log)
+
+def _spill_oldest(log):
+    P, F, src = log.pending.pop(0); n = _n_rows(P, F); log.pending_rows -= n
+    size = log.spill.stat().st_size if log.spill.exists() else 0
+    if size > log.spill_max:
+        log.dropped += n; logging.getLogger("mlops_nb.predlog").error("prediction log: spill file %s is full, %d rows dropped", log.spill, n); return
+    with open(log.spill, "a", encoding="utf-8") as f: f.write(_spill_line(P, F) + "\n"); f.flush(); os.fsync(f.fileno())
+    log.spilled += n
+    if src is not None and not any(p[2] == src for p in log.pending): src.unlink(missing_ok=True)   # its rows are in the spill now
+
+def _alive(pid:int)->bool:
+    try: os.kill(pid, 0); return True
+    except ProcessLookupError: return False
+    except PermissionError: return True
+
+def _replay(log):
+    "Take spilled rows back: this process's, and those of processes now gone (renamed first, removed once written); none while others are pending."
+    if log.spill is None or log.pending: return
+    base, files = log.spill_base, []
+    pat = re.compile(rf"{re.escape(base.stem)}\.(\d+){re.escape(base.suffix)}(\.\d+\.replay)?")
+    for f in sorted(base.parent.glob(f"{base.stem}.*{base.suffix}*")):
+        m = pat.fullmatch(f.name)
+        if not m or int(m[1]) != os.getpid() and _alive(int(m[1])): continue   # a live worker's own
+        if m[2] is None or int(m[1]) != os.getpid():   # taken over under a name of this process
+            g = log.spill.with_name(f"{log.spill.name}.{time.time_ns()}.replay")
+            try: os.replace(f, g)
+            except FileNotFoundError: continue   # another process took it first
+            f = g
+        files.append(f)
+    for f in files:
+        for line in f.read_text(encoding="utf-8").splitlines():
+            if line.strip(): P, F = _from_spill(line); log.pending.append((P, F, f)); log.pending_rows += _n_rows(P, F)
+
 # %% ../nbs/07_predlog.ipynb #3d18cd7f
 class PredictionLog:
-    "Batched, off-request writes of predictions and feedback to an SQLAlchemy store."
-    def __init__(self, url:str, flush_seconds:float=0.5, batch:int=5000):
+    "Batched, off-request writes of predictions and feedback to an SQLAlchemy store; nothing accepted is dropped silently."
+    def __init__(self, url:str, flush_seconds:float=0.5, batch:int=5000,
+                 spill:str|Path|None=None, max_pending:int=200_000, spill_max_mb:float=1024):
         import sqlalchemy as sa
         if url.startswith("sqlite:///"): Path(url[len("sqlite:///"):]).parent.mkdir(parents=True, exist_ok=True)
-        self.url, self.flush_seconds, self.batch = url, flush_seconds, batch
+        self.url, self.flush_seconds, self.batch, self.max_pending = url, flush_seconds, batch, max_pending
+        self.spill_base, self.spill_max = (Path(spill) if spill else None), spill_max_mb * 1024 * 1024
+        # one spill file per process (several service workers share a log): NAME.PID.SUFFIX beside `spill`
+        self.spill = self.spill_base and self.spill_base.with_name(f"{self.spill_base.stem}.{os.getpid()}{self.spill_base.suffix}")
         from mlops_nb.data import sa_url
         self.engine = sa.create_engine(sa_url(url))
         md = sa.MetaData(); self.predictions, self.feedback = _tables(md)
         md.create_all(self.engine)
-        self.q, self.written, self.errors = queue.Queue(), 0, 0
-        self._stop = threading.Event()
+        self.q, self.pending, self.pending_rows = queue.Queue(), [], 0   # pending: [(P, F, replayed spill file or None)]
+        self.written = self.errors = self.spilled = self.dropped = self.renamed = 0
+        self._failing, self._stop = False, threading.Event()
+        _replay(self)   # what an earlier run spilled
         self._thread = threading.Thread(target=self._loop, name="prediction-log", daemon=True); self._thread.start()
-
     def log(self, request_id, model_name, model_version, rows, cols, preds):
         "Queue one request's rows (dicts, or lists with `cols`) and predictions."
         self.q.put(("p", request_id, now().replace(tzinfo=None), model_name, model_version, rows, cols, preds))
-
     def log_feedback(self, items):
         "Queue labels: dicts of `request_id`, `row` (default 0) and `label`."
         self.q.put(("f", now().replace(tzinfo=None), items))
-
-    def _write(self, entries):
-        "Write a batch with the driver's executemany (cheaper than SQLAlchemy Core per row)."
-        P, F = _rows(entries)
-        style = self.engine.dialect.paramstyle
-        for attempt in range(3):
-            try:
-                raw = self.engine.raw_connection()
-                try:
-                    cur = raw.cursor()
-                    if P: cur.executemany(_insert_sql(self.predictions, style), P)
-                    if F: cur.executemany(_insert_sql(self.feedback, style), F)
-                    raw.commit()
-                finally: raw.close()
-                self.written += sum(p[4] for p in P); return
-            except Exception as e:
-                if attempt == 2: self.errors += 1; logging.getLogger("mlops_nb.predlog").error("prediction log write failed: %s", type(e).__name__)
-                else: time.sleep(0.2)
-
+    def stats(self)->dict:
+        "Counts for /metrics: rows written, failed writes, rows pending (and requests queued), spilled, dropped, renamed ids."
+        return dict(written=self.written, errors=self.errors, pending=self.pending_rows, queued=self.q.qsize(),
+                    spilled=self.spilled, dropped=self.dropped, renamed=self.renamed)
     def _drain(self):
         out = []
         while len(out) < self.batch:
             try: out.append(self.q.get_nowait())
             except queue.Empty: break
         return out
-
     def _loop(self):
         while not self._stop.is_set():
             self._stop.wait(self.flush_seconds)
-            while (b := self._drain()): self._write(b)
-
+            self._flush()
+    def _flush(self)->bool:
+        "Write what is pending, oldest first, then the queue; True when everything is written."
+        while (b := self._drain()): _hold(self, *_rows(b))
+        while self.pending:
+            P, F, src = self.pending[0]
+            if not _insert(self, P, F): return False   # the store refuses: retried at the next flush
+            self.pending.pop(0); self.pending_rows -= _n_rows(P, F)
+            if src is not None and not any(p[2] == src for p in self.pending): src.unlink(missing_ok=True)
+        _replay(self)   # the store takes writes again: what was spilled meanwhile comes back
+        return not self.pending
     def close(self):
-        "Write everything queued, then stop."
+        "Write everything queued; spill what the store still refuses; stop."
         self._stop.set(); self._thread.join()
-        while (b := self._drain()): self._write(b)
+        if not self._flush() and self.spill is not None:
+            while self.pending: _spill_oldest(self)
         self.engine.dispose()
 
 # %% ../nbs/07_predlog.ipynb #3705b503

@@ -6,7 +6,7 @@ Docs: https://github.com/mlops-nb/mlops_nb/serve.html.md"""
 
 # %% ../nbs/08_serve.ipynb #8158bb7b
 from __future__ import annotations
-import hmac, json, logging, os, threading, time, uuid, warnings
+import asyncio, hmac, json, logging, os, re, threading, time, uuid, warnings
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,9 +18,10 @@ from starlette.requests import Request   # at module level: FastAPI resolves han
 
 # %% auto #0
 __all__ = ['NUMERIC', 'NUMBER_TEXT', 'INTEGER_TEXT', 'NUMBER_LIMIT', 'INTEGER_LIMIT', 'BOOLEAN_TEXT', 'OPEN', 'SCORING_THREADS',
-           'CSV', 'PARQUET', 'Column', 'InputSchema', 'InputError', 'schema_from_signature', 'categories_from_model',
-           'to_frame', 'FastPipeline', 'Loaded', 'load_model', 'Server', 'column_schema', 'csv_schema',
-           'request_schema', 'openapi_doc', 'frame_body', 'create_app', 'serve']
+           'CSV', 'PARQUET', 'BODY_SECONDS', 'SCORERS', 'Column', 'InputSchema', 'InputError', 'schema_from_signature',
+           'categories_from_model', 'to_frame', 'FastPipeline', 'Loaded', 'load_model', 'Server', 'column_schema',
+           'csv_schema', 'request_schema', 'openapi_doc', 'request_id', 'frame_body', 'create_app', 'serve',
+           'worker_app']
 
 # %% ../nbs/08_serve.ipynb #b99e5fec
 NUMERIC = {"double", "float", "long", "integer"}
@@ -313,7 +314,8 @@ class Server:
     def start(self):
         "Load the model and open the prediction log; then follow the alias."
         store = self.s.prediction_url
-        if self.s.log_predictions: self.log = PredictionLog(store)
+        # what the store refuses stays pending, then goes to a spill file in the workspace (never dropped silently)
+        if self.s.log_predictions: self.log = PredictionLog(store, spill=self.s.workspace_path/"predictions.spill.jsonl")
         self.current = load_model(resolve(self.model_uri, self.registry_uri))
         logging.getLogger("mlops_nb.serve").info("serving %s version %s", self.current.ref.name, self.current.ref.version)
         if self.current.ref.alias and self.s.poll_seconds > 0:
@@ -346,7 +348,7 @@ try:
 except ImportError:
     _loads, _jdump = json.loads, lambda o: json.dumps(o, default=str).encode()
 
-_CODES = {400: "BAD_REQUEST", 401: "UNAUTHENTICATED", 413: "REQUEST_TOO_LARGE", 415: "UNSUPPORTED_MEDIA_TYPE", 422: "INVALID_PARAMETER_VALUE", 503: "NOT_READY"}
+_CODES = {400: "BAD_REQUEST", 401: "UNAUTHENTICATED", 408: "REQUEST_TIMEOUT", 413: "REQUEST_TOO_LARGE", 415: "UNSUPPORTED_MEDIA_TYPE", 422: "INVALID_PARAMETER_VALUE", 503: "NOT_READY"}
 
 def _err(status, msg, fld="body"):
     from starlette.responses import Response
@@ -469,6 +471,7 @@ class _Metrics:
                                  buckets=(.001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5))
         self.rows = Counter("mlops_nb_predicted_rows", "rows scored", registry=r)
         self.version = Gauge("mlops_nb_model_version", "version of the model served", registry=r)
+        self.disconnects = Counter("mlops_nb_client_disconnects", "requests the client gave up on before the answer (status 499)", ["route"], registry=r)
         self._lat, self._req = {}, {}
 
     def observe(self, route, status, seconds):
@@ -477,39 +480,72 @@ class _Metrics:
         c.inc()
         h = self._lat.get(route) or self._lat.setdefault(route, self.latency.labels(route))
         h.observe(seconds)
-        if status >= 400: self.errors.labels(route).inc()
+        if status == 499: self.disconnects.labels(route).inc()
+        elif status >= 400: self.errors.labels(route).inc()
 
-class _MetricsMiddleware:
-    "A pure ASGI middleware (cheaper than BaseHTTPMiddleware) counting requests, errors and latency."
+_RID = re.compile(r"[A-Za-z0-9._:@+=/-]{1,64}")   # safe in a header, a log line and the log's request_id column (64)
+
+def request_id(headers:list)->str:
+    "The client's X-Request-ID when it is safe to echo and log (1 to 64 of A-Z a-z 0-9 . _ : @ + = / -), else a new id."
+    got = next((v for k, v in headers if k == b"x-request-id"), b"")
+    rid = got.decode("latin-1")
+    return rid if _RID.fullmatch(rid) else uuid.uuid4().hex
+
+class _RequestMiddleware:
+    "A pure ASGI middleware (cheaper than BaseHTTPMiddleware): a request id on every answer; requests, errors, disconnects and latency counted."
     def __init__(self, app, metrics): self.app, self.metrics = app, metrics
     async def __call__(self, scope, receive, send):
+        from starlette.requests import ClientDisconnect
         if scope["type"] != "http": return await self.app(scope, receive, send)
-        t0, status = time.perf_counter(), [500]
+        t0, status, rid = time.perf_counter(), [0], request_id(scope["headers"])
+        scope.setdefault("state", {})["request_id"] = rid
         async def send2(m):
-            if m["type"] == "http.response.start": status[0] = m["status"]
+            if m["type"] == "http.response.start":
+                status[0] = m["status"]; m = {**m, "headers": [*m.get("headers", []), (b"x-request-id", rid.encode())]}
             await send(m)
         try: await self.app(scope, receive, send2)
-        finally: self.metrics.observe(scope["path"] if scope["path"] in _KNOWN else "other", status[0], time.perf_counter() - t0)
+        except ClientDisconnect:   # the client went away mid-body: nobody to answer, and not a server error
+            if status[0]: raise
+            status[0] = 499
+        finally: self.metrics.observe(scope["path"] if scope["path"] in _KNOWN else "other", status[0] or 500, time.perf_counter() - t0)
 
 _KNOWN = {"/invocations", "/predict", "/feedback", "/health", "/ready", "/ping", "/metadata", "/metrics", "/version"}
 
+# %% ../nbs/08_serve.ipynb #facfa403
+class _ServiceCollector:
+    "What /metrics says of the prediction log and of following the alias, read from the server at each scrape."
+    def __init__(self, server): self.server = server
+    def collect(self):
+        from prometheus_client.core import CounterMetricFamily as C, GaugeMetricFamily as G
+        srv = self.server
+        yield G("mlops_nb_follow_error", "1 while the service cannot follow its alias (deleted, registry unreachable): /metadata says why",
+                value=1.0 if srv.error else 0.0)
+        if srv.log is None: return
+        st = srv.log.stats()
+        yield C("mlops_nb_prediction_log_rows_written", "rows written to the prediction log", value=st["written"])
+        yield C("mlops_nb_prediction_log_write_failures", "writes the log's store refused (the rows stay pending)", value=st["errors"])
+        yield G("mlops_nb_prediction_log_pending_rows", "rows held in memory until the store takes them", value=st["pending"])
+        yield G("mlops_nb_prediction_log_queued_requests", "requests waiting for the next flush", value=st["queued"])
+        yield C("mlops_nb_prediction_log_spilled_rows", "rows written to the spill file while the store refused them", value=st["spilled"])
+        yield C("mlops_nb_prediction_log_dropped_rows", "rows lost: the spill file was full", value=st["dropped"])
+        yield C("mlops_nb_prediction_log_renamed_ids", "predictions whose reused request id was stored as ID~SUFFIX", value=st["renamed"])
+
 # %% ../nbs/08_serve.ipynb #ceeaf06c
-SCORING_THREADS = 1   # OpenMP threads per prediction (scale out with service processes instead)
+SCORING_THREADS = 1   # OpenMP threads per prediction (scale out with scoring threads and service processes instead)
 _OMP = []
 
 def _scoring():
-    """scikit-learn as a request scores: parameters not validated again (they were when fitted) and
-    `SCORING_THREADS` OpenMP threads. A gradient-boosting model enters a parallel region per tree: with the cores shared
-    (a load generator, other workers), its spin-waiting threads score slower than one thread, for 1 to 1000 rows."""
+    """scikit-learn as a request scores: parameters not validated again (they were when fitted), and `SCORING_THREADS`
+    OpenMP threads. A gradient-boosting model enters a parallel region per tree: with the cores shared (several scoring
+    threads, a load generator, other workers), its spin-waiting threads score slower than one thread, for 1 to 1000 rows.
+    The OpenMP limit is set once for the process (scoring threads would undo each other's limit and restore)."""
     import sklearn
-    from contextlib import ExitStack
     if not _OMP:   # after the model's import loaded its OpenMP runtime
         from threadpoolctl import ThreadpoolController
-        _OMP.append(ThreadpoolController().select(user_api="openmp"))
-    stack = ExitStack()
-    stack.enter_context(sklearn.config_context(skip_parameter_validation=True))
-    if _OMP[0].lib_controllers: stack.enter_context(_OMP[0].limit(limits=SCORING_THREADS))
-    return stack
+        omp = ThreadpoolController().select(user_api="openmp")
+        if omp.lib_controllers: omp.limit(limits=SCORING_THREADS)
+        _OMP.append(omp)
+    return sklearn.config_context(skip_parameter_validation=True)   # per thread
 
 # %% ../nbs/08_serve.ipynb #19ae8fa4
 CSV, PARQUET = "text/csv", "application/vnd.apache.parquet"   # as mlflow models serve names them
@@ -554,12 +590,17 @@ def _parse_table(raw:bytes, ct:str, max_rows:int=10000)->dict:
 def _denied(req):
     key = req.app.state.api_key
     if not key: return None
-    got = req.headers.get("x-api-key") or req.headers.get("authorization", "").removeprefix("Bearer ").strip()
+    scheme, _, token = req.headers.get("authorization", "").strip().partition(" ")
+    got = req.headers.get("x-api-key") or (token.strip() if scheme.lower() == "bearer" else "")   # schemes are case-insensitive (RFC 9110)
     if hmac.compare_digest(got.encode(), key): return None
-    return _err(401, "missing or wrong API key: send it in the X-API-Key header", "X-API-Key")
+    r = _err(401, "missing or wrong API key: send it in the X-API-Key header (or Authorization: Bearer KEY)", "X-API-Key")
+    r.headers["WWW-Authenticate"] = 'Bearer realm="mlops_nb"'
+    return r
 
-async def _body_of(req, tabular=False):
-    "The parsed body: JSON, or (`tabular`) CSV or Parquet as a `dataframe_split`."
+BODY_SECONDS = 30   # a body that stops arriving for this long is refused (408): a stalled upload holds no worker
+
+async def _read_body(req, tabular=False):
+    "The raw body, and the function that parses it (JSON, or with `tabular` CSV or Parquet as a `dataframe_split`)."
     max_body = req.app.state.max_body
     ct, *params = [p.strip().lower() for p in req.headers.get("content-type", "application/json").split(";")]
     json_ct = ct in ("application/json", "") or ct.endswith("+json")
@@ -571,33 +612,50 @@ async def _body_of(req, tabular=False):
     if n is not None and n.isdigit() and int(n) > max_body:
         raise InputError(f"body of {int(n)} bytes is over the limit of {max_body} bytes (max_body_mb)", "body", 413)
     chunks, size = [], 0
-    async for c in req.stream():
+    chunks_in = req.stream().__aiter__()
+    while True:
+        try: c = await asyncio.wait_for(chunks_in.__anext__(), BODY_SECONDS)
+        except StopAsyncIteration: break
+        except asyncio.TimeoutError: raise InputError(f"the body stopped arriving for {BODY_SECONDS} s: send it whole", "body", 408) from None
         size += len(c)
         if size > max_body: raise InputError(f"body is over the limit of {max_body} bytes (max_body_mb)", "body", 413)
         chunks.append(c)
     raw = b"".join(chunks)
     if not raw.strip(): raise InputError("the body is empty: send a JSON object" if json_ct else "the body is empty", "body")
-    return _parse_json(raw) if json_ct else _parse_table(raw, ct, req.app.state.server.s.max_rows)
+    max_rows = req.app.state.server.s.max_rows
+    return raw, (_parse_json if json_ct else lambda raw: _parse_table(raw, ct, max_rows))
+
+async def _body_of(req, tabular=False):
+    "The parsed body (small bodies: parsed on the event loop)."
+    raw, parse = await _read_body(req, tabular)
+    return parse(raw)
+
+# %% ../nbs/08_serve.ipynb #ab2b0a76
+def _predict_rows(cur, raw, parse, max_rows):
+    "Parse, check and score one request's body with the model `cur`: on a scoring thread, off the event loop."
+    df, warns, rows, cols = to_frame(parse(raw), cur.schema, max_rows)
+    try:
+        with _scoring(): pred = cur.model.predict(df)
+    except (ValueError, TypeError) as e: raise InputError(f"the model could not score these rows: {e}", "body") from None
+    return pred, warns, rows, cols
 
 async def _score(req):
     if (d := _denied(req)) is not None: return d, None
     srv = req.app.state.server
     cur = srv.current   # one model for the whole request, even if the alias moves meanwhile
     if cur is None: return _err(503, "the model is not loaded yet", "model"), None
+    from anyio import to_thread
     try:
-        body = await _body_of(req, tabular=req.url.path == "/invocations")
-        df, warns, rows, cols = to_frame(body, cur.schema, srv.s.max_rows)
+        raw, parse = await _read_body(req, tabular=req.url.path == "/invocations")
+        pred, warns, rows, cols = await to_thread.run_sync(_predict_rows, cur, raw, parse, srv.s.max_rows, limiter=req.app.state.scorers)
     except InputError as e: return _err(e.status, str(e), e.field), None
-    try:
-        with _scoring(): pred = cur.model.predict(df)
-    except (ValueError, TypeError) as e: return _err(422, f"the model could not score these rows: {e}", "body"), None
-    rid = uuid.uuid4().hex
+    rid = req.state.request_id   # the client's X-Request-ID, or a new one (_RequestMiddleware)
     if srv.log is not None: srv.log.log(rid, cur.ref.name, cur.ref.version, rows, cols, pred)
-    req.app.state.metrics.rows.inc(len(df))
+    req.app.state.metrics.rows.inc(len(pred))
     return None, (rid, cur, pred.tolist() if hasattr(pred, "tolist") else list(pred), warns)
 
-def _headers(rid, cur, warns):
-    h = {"X-Request-ID": rid, "X-Model-Version": str(cur.ref.version)}
+def _headers(cur, warns):
+    h = {"X-Model-Version": str(cur.ref.version)}   # X-Request-ID: on every answer, by _RequestMiddleware
     if warns: h["X-Warnings"] = json.dumps(warns)[:2000]
     return h
 
@@ -606,8 +664,8 @@ async def _invocations(request: Request):
     from starlette.responses import Response
     err, ok = await _score(request)
     if err is not None: return err
-    rid, cur, pred, warns = ok
-    return Response(_jdump({"predictions": pred}), media_type="application/json", headers=_headers(rid, cur, warns))
+    _, cur, pred, warns = ok
+    return Response(_jdump({"predictions": pred}), media_type="application/json", headers=_headers(cur, warns))
 
 async def _predict(request: Request):
     from starlette.responses import Response
@@ -615,7 +673,7 @@ async def _predict(request: Request):
     if err is not None: return err
     rid, cur, pred, warns = ok
     return Response(_jdump({"predictions": pred, "model_name": cur.ref.name, "model_version": cur.ref.version,
-                            "request_id": rid, "warnings": warns}), media_type="application/json", headers=_headers(rid, cur, warns))
+                            "request_id": rid, "warnings": warns}), media_type="application/json", headers=_headers(cur, warns))
 
 def _feedback_items(body, max_rows:int)->list:
     "The items of a /feedback `body`, checked; an `InputError` names the item at fault."
@@ -687,6 +745,8 @@ async def _docs(request: Request):
     from fastapi.openapi.docs import get_swagger_ui_html
     return get_swagger_ui_html(openapi_url="/openapi.json", title=request.app.title)
 
+SCORERS = 0   # scoring threads per service process; 0 = one per core this process may use
+
 def _mlflow_version()->str:
     from importlib.metadata import version, PackageNotFoundError
     try: return version("mlflow")   # what mlflow models serve answers on /version; read without importing mlflow
@@ -697,6 +757,8 @@ async def _lifespan(app):
     srv = app.state.server
     if srv.current is None: srv.start()
     app.state.metrics.version.set(float(srv.current.ref.version or 0))
+    from anyio import CapacityLimiter   # scoring threads: one per core, so probes and small requests never wait on a big one
+    app.state.scorers = CapacityLimiter(SCORERS or len(os.sched_getaffinity(0)))
     try: yield
     finally: srv.stop()
 
@@ -711,24 +773,34 @@ def create_app(model_uri:str|None=None, # models:/NAME@ALIAS (default: models:/M
                   description="Scores the registered model given at start-up. MLflow scoring protocol on /invocations.")
     st = app.state
     st.server, st.metrics = srv, _Metrics()
+    st.metrics.registry.register(_ServiceCollector(srv))
     st.api_key, st.max_body = (srv.s.api_key or "").encode(), int(srv.s.max_body_mb * 1024 * 1024)
     st.mlflow_version = _mlflow_version()
     for path, handler, method, name in _ROUTES: app.add_api_route(path, handler, methods=[method], name=name)
     for path, handler in (("/openapi.json", _openapi), ("/docs", _docs)): app.add_api_route(path, handler, methods=["GET"], include_in_schema=False)
     app.openapi = lambda: openapi_doc(srv.current.schema if srv.current else None, srv.s.max_rows, bool(st.api_key),
                                       app.title, app.version)
-    app.add_middleware(_MetricsMiddleware, metrics=st.metrics)
+    app.add_middleware(_RequestMiddleware, metrics=st.metrics)
     return app
 
 # %% ../nbs/08_serve.ipynb #70d5e3b3
 def serve(model_uri:str|None=None, # models:/NAME@ALIAS (default: models:/MODEL_NAME@champion)
           host:str="127.0.0.1",     # interface to listen on (0.0.0.0 for all)
           port:int=8080,            # TCP port
-          s:Settings|None=None):
+          s:Settings|None=None,     # settings (one process only; several workers read settings.ini and the environment)
+          workers:int=1,            # service processes on the one port, each following the alias, one prediction log
+         ):
     "Serve `model_uri` with uvicorn until SIGTERM or Ctrl-C."
     import uvicorn
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     s = s or get_settings()
     uri = model_uri or f"models:/{s.model_name}@champion"
     logging.getLogger("mlops_nb.serve").info("loading %s from %s", redact_url(uri), redact_url(os.environ.get("MLFLOW_REGISTRY_URI") or s.mlflow_uri))
-    uvicorn.run(create_app(uri, s), host=host, port=port, access_log=False, log_level="warning", timeout_graceful_shutdown=20)
+    opts = dict(host=host, port=port, access_log=False, log_level="warning", timeout_graceful_shutdown=20)
+    if workers <= 1: return uvicorn.run(create_app(uri, s), **opts)
+    os.environ["MLOPS_NB_SERVE_MODEL"] = uri   # what each worker process serves (worker_app)
+    uvicorn.run("mlops_nb.serve:worker_app", factory=True, workers=workers, **opts)
+
+def worker_app():
+    "The application of one of several service processes (`serve(workers=N)`): `$MLOPS_NB_SERVE_MODEL`, with settings from settings.ini and the environment."
+    return create_app(os.environ["MLOPS_NB_SERVE_MODEL"])
