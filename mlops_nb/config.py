@@ -13,8 +13,8 @@ from fastcore.basics import patch
 
 # %% auto #0
 __all__ = ['FIELDS', 'WORKSPACE_DIRS', 'MlopsError', 'SettingsError', 'Settings', 'coerce_value', 'find_settings_file',
-           'read_settings_file', 'env_settings', 'get_settings', 'parse_span', 'now', 'ensure_workspace', 'local_store',
-           'use_mlflow']
+           'read_settings_file', 'env_settings', 'get_settings', 'parse_span', 'parse_retention', 'now',
+           'ensure_workspace', 'local_store', 'use_mlflow']
 
 # %% ../nbs/00_config.ipynb #39c51dd5
 class MlopsError(Exception):
@@ -50,6 +50,7 @@ class Settings:
     prediction_store:str = "" # serve: SQLAlchemy URL of the prediction log (empty = SQLite in the workspace)
     log_predictions:bool = True # serve: log every prediction for monitoring
     poll_seconds:float = 10.0 # serve: how often to check whether the alias moved (0 = never)
+    prediction_retention:str = "" # serve: keep the log's newest N requests ("1000000") or a span ("30d"); empty = everything
     schema:str = ""          # data schema file (YAML) to validate training data against (default: the champion's, else inferred; "infer": learn it from this data)
     gate_metric:str = "auto" # the metric the gate compares (auto: roc_auc or accuracy; rmse)
     gate_thresholds:str = "" # absolute minimums, e.g. "accuracy>=0.9, roc_auc>=0.95" or "rmse<=4"
@@ -134,7 +135,10 @@ def _check_task(v:str, origin:str)->str:
         raise SettingsError(f"setting 'task' ({origin}) must be classification, regression or auto, got {v!r}")
     return v
 
-_CHECKS = {"encoding": _check_encoding, "test_size": _check_share, "task": _check_task}   # settings whose values are checked beyond their type
+def _check_retention(v:str, origin:str)->str:
+    parse_retention(v, f"setting 'prediction_retention' ({origin})"); return v.strip()
+
+_CHECKS = {"encoding": _check_encoding, "test_size": _check_share, "task": _check_task, "prediction_retention": _check_retention}   # settings whose values are checked beyond their type
 
 def coerce_value(name:str, value, origin:str="parameter"):
     "Convert `value` to the type of setting `name` (and check it, where a setting says more), or raise `SettingsError` naming it and its `origin`."
@@ -209,6 +213,14 @@ def parse_span(text:str, name:str="duration"):
     if not m or m[2].lower() not in _SPAN_UNITS:
         raise SettingsError(f"{name} {text!r} is not a duration: use a number and a unit (s, min, h, d, w), e.g. 30min, 1h, 7d")
     return timedelta(seconds=float(m[1]) * _SPAN_UNITS[m[2].lower()])
+
+def parse_retention(text:str, name:str="prediction_retention"):
+    "What a log keeps: None (everything, for an empty `text`), a number of requests ('1000000'), or a `timedelta` ('30d')."
+    t = (text or "").strip().replace("_", "")
+    if not t: return None
+    if t.isdigit() and int(t) > 0: return int(t)
+    try: return parse_span(t, name)
+    except SettingsError: raise SettingsError(f"{name} {text!r} is neither a number of requests (e.g. 1000000) nor a span (e.g. 30d)") from None
 
 # %% ../nbs/00_config.ipynb #9596d92a
 def now():

@@ -10,7 +10,7 @@ import json, logging, os, queue, re, threading, time, uuid
 from datetime import datetime
 from pathlib import Path
 import pandas as pd
-from .config import MlopsError, now
+from .config import MlopsError, now, parse_retention
 from .data import redact_url
 from .reference import MonitorError   # what the monitor raises; reading the log is part of monitoring
 
@@ -146,7 +146,8 @@ def _replay(log):
 class PredictionLog:
     "Batched, off-request writes of predictions and feedback to an SQLAlchemy store; nothing accepted is dropped silently."
     def __init__(self, url:str, flush_seconds:float=0.5, batch:int=5000,
-                 spill:str|Path|None=None, max_pending:int=200_000, spill_max_mb:float=1024):
+                 spill:str|Path|None=None, max_pending:int=200_000, spill_max_mb:float=1024,
+                 retention:str="", prune_seconds:float=60):   # retention: the newest N requests, or a span ("30d"); "" = all
         import sqlalchemy as sa
         if url.startswith("sqlite:///"): Path(url[len("sqlite:///"):]).parent.mkdir(parents=True, exist_ok=True)
         self.url, self.flush_seconds, self.batch, self.max_pending = url, flush_seconds, batch, max_pending
@@ -158,7 +159,8 @@ class PredictionLog:
         md = sa.MetaData(); self.predictions, self.feedback = _tables(md)
         md.create_all(self.engine)
         self.q, self.pending, self.pending_rows = queue.Queue(), [], 0   # pending: [(P, F, replayed spill file or None)]
-        self.written = self.errors = self.spilled = self.dropped = self.renamed = 0
+        self.written = self.errors = self.spilled = self.dropped = self.renamed = self.pruned = 0
+        self.retention, self.prune_seconds = parse_retention(retention), prune_seconds
         self._failing, self._stop = False, threading.Event()
         _replay(self)   # what an earlier run spilled
         self._thread = threading.Thread(target=self._loop, name="prediction-log", daemon=True); self._thread.start()
@@ -169,9 +171,9 @@ class PredictionLog:
         "Queue labels: dicts of `request_id`, `row` (default 0) and `label`."
         self.q.put(("f", now().replace(tzinfo=None), items))
     def stats(self)->dict:
-        "Counts for /metrics: rows written, failed writes, rows pending (and requests queued), spilled, dropped, renamed ids."
+        "Counts for /metrics: rows written, failed writes, rows pending (and requests queued), spilled, dropped, renamed ids, requests pruned."
         return dict(written=self.written, errors=self.errors, pending=self.pending_rows, queued=self.q.qsize(),
-                    spilled=self.spilled, dropped=self.dropped, renamed=self.renamed)
+                    spilled=self.spilled, dropped=self.dropped, renamed=self.renamed, pruned=self.pruned)
     def _drain(self):
         out = []
         while len(out) < self.batch:
@@ -179,9 +181,10 @@ class PredictionLog:
             except queue.Empty: break
         return out
     def _loop(self):
+        pruned = 0.0
         while not self._stop.is_set():
             self._stop.wait(self.flush_seconds)
-            self._flush()
+            if self._flush() and self.retention and time.monotonic() - pruned >= self.prune_seconds: _prune(self); pruned = time.monotonic()
     def _flush(self)->bool:
         "Write what is pending, oldest first, then the queue; True when everything is written."
         while (b := self._drain()): _hold(self, *_rows(b))
@@ -198,6 +201,26 @@ class PredictionLog:
         if not self._flush() and self.spill is not None:
             while self.pending: _spill_oldest(self)
         self.engine.dispose()
+
+# %% ../nbs/07_predlog.ipynb #826cc1e1
+def _prune(log:PredictionLog)->int:
+    "Delete what `log.retention` does not keep: requests (and labels) older than the span, or older than the newest N requests."
+    import sqlalchemy as sa
+    keep = log.retention
+    try:
+        with log.engine.begin() as con:
+            if isinstance(keep, int):   # the time of the newest request past the N kept (ties on it go too)
+                cut = con.execute(sa.text("SELECT ts FROM predictions ORDER BY ts DESC LIMIT 1 OFFSET :n"), {"n": keep}).scalar()
+                if cut is None: return 0
+                n = con.execute(sa.text("DELETE FROM predictions WHERE ts <= :cut"), {"cut": cut}).rowcount
+            else:
+                cut = now().replace(tzinfo=None) - keep
+                n = con.execute(sa.text("DELETE FROM predictions WHERE ts < :cut"), {"cut": cut}).rowcount
+            con.execute(sa.text("DELETE FROM feedback WHERE ts <= :cut"), {"cut": cut})   # labels come after their predictions
+    except Exception as e:   # a busy store: the next round prunes
+        logging.getLogger("mlops_nb.predlog").warning("prediction log retention skipped: %s: %s", type(e).__name__, str(e)[:200]); return 0
+    log.pruned += n
+    return n
 
 # %% ../nbs/07_predlog.ipynb #3705b503
 def _loads():

@@ -77,7 +77,7 @@ update_pyproject = false
 # %% ../nbs/11a_project.ipynb #b2b4c851
 _SETTINGS = """# This project's settings. Precedence: built-in defaults < this file < environment (MLOPS_NB_<NAME>,
 # MLFLOW_TRACKING_URI) < pipeline parameters (mlops-nb run train -p NAME VALUE). Relative paths are relative to
-# this file. Every setting, with its meaning: the "Settings" section of mlops-nb's README.
+# this file. Every setting, with its meaning: the settings.ini of mlops-nb's repository (or mlops_nb/config.py).
 
 [project]
 # a CSV or Parquet path, or an SQLAlchemy URL (then `query` is required); data/churn.csv is synthetic: use yours

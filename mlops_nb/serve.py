@@ -315,7 +315,8 @@ class Server:
         "Load the model and open the prediction log; then follow the alias."
         store = self.s.prediction_url
         # what the store refuses stays pending, then goes to a spill file in the workspace (never dropped silently)
-        if self.s.log_predictions: self.log = PredictionLog(store, spill=self.s.workspace_path/"predictions.spill.jsonl")
+        if self.s.log_predictions:
+            self.log = PredictionLog(store, spill=self.s.workspace_path/"predictions.spill.jsonl", retention=self.s.prediction_retention)
         self.current = load_model(resolve(self.model_uri, self.registry_uri))
         logging.getLogger("mlops_nb.serve").info("serving %s version %s", self.current.ref.name, self.current.ref.version)
         if self.current.ref.alias and self.s.poll_seconds > 0:
@@ -529,6 +530,7 @@ class _ServiceCollector:
         yield C("mlops_nb_prediction_log_spilled_rows", "rows written to the spill file while the store refused them", value=st["spilled"])
         yield C("mlops_nb_prediction_log_dropped_rows", "rows lost: the spill file was full", value=st["dropped"])
         yield C("mlops_nb_prediction_log_renamed_ids", "predictions whose reused request id was stored as ID~SUFFIX", value=st["renamed"])
+        yield C("mlops_nb_prediction_log_pruned_requests", "requests deleted by prediction_retention", value=st["pruned"])
 
 # %% ../nbs/08_serve.ipynb #ceeaf06c
 SCORING_THREADS = 1   # OpenMP threads per prediction (scale out with scoring threads and service processes instead)
