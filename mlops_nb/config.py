@@ -47,6 +47,7 @@ class Settings:
     api_key:str = ""         # serve: required X-API-Key (better given as MLOPS_NB_API_KEY); empty = no authentication
     max_rows:int = 10000     # serve: most rows in one request
     max_body_mb:float = 20.0 # serve: largest request body, in MB
+    body_seconds:float = 30.0 # serve: a request body that stops arriving for this long is refused (408)
     prediction_store:str = "" # serve: SQLAlchemy URL of the prediction log (empty = SQLite in the workspace)
     log_predictions:bool = True # serve: log every prediction for monitoring
     poll_seconds:float = 10.0 # serve: how often to check whether the alias moved (0 = never)

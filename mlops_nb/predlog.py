@@ -202,7 +202,7 @@ class PredictionLog:
             while self.pending: _spill_oldest(self)
         self.engine.dispose()
 
-# %% ../nbs/07_predlog.ipynb #826cc1e1
+# %% ../nbs/07_predlog.ipynb #95bf8b83
 def _prune(log:PredictionLog)->int:
     "Delete what `log.retention` does not keep: requests (and labels) older than the span, or older than the newest N requests."
     import sqlalchemy as sa

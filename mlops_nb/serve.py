@@ -18,7 +18,7 @@ from starlette.requests import Request   # at module level: FastAPI resolves han
 
 # %% auto #0
 __all__ = ['NUMERIC', 'NUMBER_TEXT', 'INTEGER_TEXT', 'NUMBER_LIMIT', 'INTEGER_LIMIT', 'BOOLEAN_TEXT', 'OPEN', 'SCORING_THREADS',
-           'CSV', 'PARQUET', 'BODY_SECONDS', 'SCORERS', 'Column', 'InputSchema', 'InputError', 'schema_from_signature',
+           'CSV', 'PARQUET', 'SCORERS', 'Column', 'InputSchema', 'InputError', 'schema_from_signature',
            'categories_from_model', 'to_frame', 'FastPipeline', 'Loaded', 'load_model', 'Server', 'column_schema',
            'csv_schema', 'request_schema', 'openapi_doc', 'request_id', 'frame_body', 'create_app', 'serve',
            'worker_app']
@@ -599,8 +599,6 @@ def _denied(req):
     r.headers["WWW-Authenticate"] = 'Bearer realm="mlops_nb"'
     return r
 
-BODY_SECONDS = 30   # a body that stops arriving for this long is refused (408): a stalled upload holds no worker
-
 async def _read_body(req, tabular=False):
     "The raw body, and the function that parses it (JSON, or with `tabular` CSV or Parquet as a `dataframe_split`)."
     max_body = req.app.state.max_body
@@ -614,11 +612,11 @@ async def _read_body(req, tabular=False):
     if n is not None and n.isdigit() and int(n) > max_body:
         raise InputError(f"body of {int(n)} bytes is over the limit of {max_body} bytes (max_body_mb)", "body", 413)
     chunks, size = [], 0
-    chunks_in = req.stream().__aiter__()
+    chunks_in, wait = req.stream().__aiter__(), req.app.state.server.s.body_seconds   # a stalled upload holds nothing for long
     while True:
-        try: c = await asyncio.wait_for(chunks_in.__anext__(), BODY_SECONDS)
+        try: c = await asyncio.wait_for(chunks_in.__anext__(), wait)
         except StopAsyncIteration: break
-        except asyncio.TimeoutError: raise InputError(f"the body stopped arriving for {BODY_SECONDS} s: send it whole", "body", 408) from None
+        except asyncio.TimeoutError: raise InputError(f"the body stopped arriving for {wait:g} s (body_seconds): send it whole", "body", 408) from None
         size += len(c)
         if size > max_body: raise InputError(f"body is over the limit of {max_body} bytes (max_body_mb)", "body", 413)
         chunks.append(c)

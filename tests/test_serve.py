@@ -352,6 +352,21 @@ def test_a_locked_log_loses_nothing(demo, rows, tmp_path):
     assert "prediction log write failed, rows kept pending" in open(log.name).read()
 
 
+def test_a_stalled_upload_is_a_408(demo, tmp_path):
+    port, p, log = _serve(demo, tmp_path, MLOPS_NB_BODY_SECONDS=1)
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=10) as sk:   # headers and a tenth of the body, then nothing
+            sk.sendall(b"POST /invocations HTTP/1.1\r\nHost: x\r\nX-Request-ID: stalled-1\r\nContent-Type: application/json\r\n"
+                       b"Content-Length: 1000\r\n\r\n" + b" " * 100)
+            t0, answer = time.time(), b""
+            while b"}" not in answer and (chunk := sk.recv(65536)): answer += chunk   # the headers, then the JSON body
+            answer = answer.decode()
+        assert time.time() - t0 < 5 and answer.startswith("HTTP/1.1 408"), answer
+        assert "x-request-id: stalled-1" in answer.lower() and "body_seconds" in answer, answer
+        assert call(port, "GET", "/health")[0] == 200
+    finally: stop(p)
+
+
 def test_a_deleted_alias_and_disconnects_in_metrics(demo, rows, tmp_path):
     "Following an alias that is deleted shows in /metrics (and /metadata), and clears when it is back; a client that hangs up mid-body is a 499, not a 500."
     mc, version = champion(demo)
