@@ -202,7 +202,7 @@ class PredictionLog:
             while self.pending: _spill_oldest(self)
         self.engine.dispose()
 
-# %% ../nbs/07_predlog.ipynb #95bf8b83
+# %% ../nbs/07_predlog.ipynb #228c7f9e
 def _prune(log:PredictionLog)->int:
     "Delete what `log.retention` does not keep: requests (and labels) older than the span, or older than the newest N requests."
     import sqlalchemy as sa

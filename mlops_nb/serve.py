@@ -349,7 +349,7 @@ try:
 except ImportError:
     _loads, _jdump = json.loads, lambda o: json.dumps(o, default=str).encode()
 
-_CODES = {400: "BAD_REQUEST", 401: "UNAUTHENTICATED", 408: "REQUEST_TIMEOUT", 413: "REQUEST_TOO_LARGE", 415: "UNSUPPORTED_MEDIA_TYPE", 422: "INVALID_PARAMETER_VALUE", 503: "NOT_READY"}
+_CODES = {400: "BAD_REQUEST", 401: "UNAUTHENTICATED", 404: "RESOURCE_DOES_NOT_EXIST", 408: "REQUEST_TIMEOUT", 413: "REQUEST_TOO_LARGE", 415: "UNSUPPORTED_MEDIA_TYPE", 422: "INVALID_PARAMETER_VALUE", 503: "NOT_READY"}
 
 def _err(status, msg, fld="body"):
     from starlette.responses import Response
@@ -741,9 +741,20 @@ async def _openapi(request: Request):
     if (d := _denied(request)) is not None: return d
     return JSONResponse(request.app.openapi())
 
+_DOCS_FILES = {"swagger-ui-bundle.js": "text/javascript", "swagger-ui.css": "text/css"}
+
 async def _docs(request: Request):
+    "Swagger UI, from files installed with the service (swagger-ui-bundle-v2): it works where the service has no internet."
     from fastapi.openapi.docs import get_swagger_ui_html
-    return get_swagger_ui_html(openapi_url="/openapi.json", title=request.app.title)
+    return get_swagger_ui_html(openapi_url="/openapi.json", title=request.app.title, swagger_favicon_url="",
+                               swagger_js_url="/docs/swagger-ui-bundle.js", swagger_css_url="/docs/swagger-ui.css")
+
+async def _docs_file(request: Request):
+    from starlette.responses import FileResponse
+    from swagger_ui_bundle import swagger_ui_path
+    name = request.path_params["name"]
+    if name not in _DOCS_FILES: return _err(404, f"no such file: {name}", "path")
+    return FileResponse(Path(str(swagger_ui_path))/name, media_type=_DOCS_FILES[name], headers={"Cache-Control": "max-age=86400"})
 
 SCORERS = 0   # scoring threads per service process; 0 = one per core this process may use
 
@@ -777,7 +788,8 @@ def create_app(model_uri:str|None=None, # models:/NAME@ALIAS (default: models:/M
     st.api_key, st.max_body = (srv.s.api_key or "").encode(), int(srv.s.max_body_mb * 1024 * 1024)
     st.mlflow_version = _mlflow_version()
     for path, handler, method, name in _ROUTES: app.add_api_route(path, handler, methods=[method], name=name)
-    for path, handler in (("/openapi.json", _openapi), ("/docs", _docs)): app.add_api_route(path, handler, methods=["GET"], include_in_schema=False)
+    for path, handler in (("/openapi.json", _openapi), ("/docs", _docs), ("/docs/{name}", _docs_file)):
+        app.add_api_route(path, handler, methods=["GET"], include_in_schema=False)
     app.openapi = lambda: openapi_doc(srv.current.schema if srv.current else None, srv.s.max_rows, bool(st.api_key),
                                       app.title, app.version)
     app.add_middleware(_RequestMiddleware, metrics=st.metrics)

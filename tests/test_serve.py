@@ -1,5 +1,6 @@
 """The model service as a real uvicorn process on loopback, called over HTTP, side by side with `mlflow models serve`."""
 import http.client, json, os, re, signal, socket, sqlite3, statistics, subprocess, sys, threading, time
+from pathlib import Path
 
 import pytest
 
@@ -432,3 +433,24 @@ def test_sigterm_finishes_requests_in_flight(demo, rows, tmp_path):
     answered = {o[2] for o in outcomes if o[1] == 200}
     logged = {r[0] for r in sqlite3.connect(tmp_path / "preds.db").execute("select request_id from predictions")}
     assert answered == logged, (len(answered), len(logged))
+
+
+@pytest.mark.skipif(not Path("/usr/bin/chromium").exists(), reason="/usr/bin/chromium is missing: `bash scripts/dev test` installs it as root")
+def test_docs_render_without_internet(demo, tmp_path):
+    "/docs in Debian's Chromium with every request off the service refused: Swagger UI renders from the service's own files."
+    from playwright.sync_api import sync_playwright
+    from test_browser import FLAGS
+    port, p, log = _serve(demo, tmp_path)
+    base, refused = f"http://127.0.0.1:{port}", []
+    try:
+        with sync_playwright() as pw:
+            browser = pw.chromium.launch(executable_path="/usr/bin/chromium", args=FLAGS, headless=True)
+            page = browser.new_page()
+            page.route("**/*", lambda r: r.continue_() if r.request.url.startswith(base) else (refused.append(r.request.url), r.abort()))
+            page.goto(f"{base}/docs")
+            page.wait_for_selector(".opblock-summary-path", timeout=30_000)
+            paths = page.locator(".opblock-summary-path").all_inner_texts()
+            browser.close()
+    finally: stop(p)
+    assert "/invocations" in paths and "/predict" in paths and "/feedback" in paths, paths
+    assert refused == [], refused
