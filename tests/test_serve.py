@@ -259,6 +259,7 @@ def _probe(port, n, pause=0.05):
     return out
 
 
+@pytest.mark.slow
 def test_probes_stay_fast_under_heavy_requests(demo, rows, tmp_path):
     """Eight clients keep sending 10,000-row requests; /health keeps answering about as fast as when idle (scoring runs
     on scoring threads, not on the event loop). Before, the median probe took 848 ms under such load."""
@@ -324,6 +325,7 @@ def test_request_ids_echoed_logged_and_on_errors(demo, rows, tmp_path):
     assert joined == (1,)   # ticket to log to feedback
 
 
+@pytest.mark.slow
 def test_a_locked_log_loses_nothing(demo, rows, tmp_path):
     """Another process holds the SQLite log locked for 12 s while requests arrive (before, a batch was dropped after
     three tries): every prediction is written once the lock goes, and /metrics showed the failed writes and the pending rows."""
@@ -402,6 +404,7 @@ def test_a_deleted_alias_and_disconnects_in_metrics(demo, rows, tmp_path):
     assert "Traceback" not in open(log.name).read()
 
 
+@pytest.mark.slow
 def test_sigterm_finishes_requests_in_flight(demo, rows, tmp_path):
     """SIGTERM while eight clients send big requests: every request the service had begun (sent at least 0.2 s before the
     signal) is answered 200 and logged; nothing is answered with an error; the process exits within its bounded timeout."""
@@ -435,6 +438,7 @@ def test_sigterm_finishes_requests_in_flight(demo, rows, tmp_path):
     assert answered == logged, (len(answered), len(logged))
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(not Path("/usr/bin/chromium").exists(), reason="/usr/bin/chromium is missing: `bash scripts/dev test` installs it as root")
 def test_docs_render_without_internet(demo, tmp_path):
     "/docs in Debian's Chromium with every request off the service refused: Swagger UI renders from the service's own files."
@@ -454,3 +458,23 @@ def test_docs_render_without_internet(demo, tmp_path):
     finally: stop(p)
     assert "/invocations" in paths and "/predict" in paths and "/feedback" in paths, paths
     assert refused == [], refused
+
+
+@pytest.mark.slow
+def test_two_workers_one_log(demo, rows, tmp_path):
+    "--workers 2: two service processes on one port answer, write one prediction log, and stop together on SIGTERM."
+    port, p, log = _serve(demo, tmp_path, "--workers", "2")
+    body = json.dumps({"records": rows.head(3).to_dict(orient="records")})
+    pids, ids = set(), set()
+    try:
+        for _ in range(40):
+            c = http.client.HTTPConnection("127.0.0.1", port, timeout=30)   # a new connection each time: either worker may take it
+            c.request("POST", "/predict", body, {"Content-Type": "application/json"}); r = c.getresponse()
+            assert r.status == 200; ids.add(json.loads(r.read())["request_id"]); c.close()
+        import psutil
+        pids = {ch.pid for ch in psutil.Process(p.pid).children(recursive=True) if "spawn_main" in " ".join(ch.cmdline())}
+    finally:
+        p.send_signal(signal.SIGTERM); code = p.wait(60)
+    assert code in (0, -signal.SIGTERM) and len(pids) >= 2, (code, pids, open(log.name).read()[-2000:])
+    logged = {r[0] for r in sqlite3.connect(tmp_path / "preds.db").execute("select request_id from predictions")}
+    assert logged == ids and len(ids) == 40
