@@ -110,6 +110,10 @@ def _hold(log, P:list, F:list, src=None):
     log.pending.append((P, F, src)); log.pending_rows += _n_rows(P, F)
     while log.pending_rows > log.max_pending and len(log.pending) > 1 and log.spill is not None: _spill_oldest(log)
 
+def _release(log, src):
+    "Remove replayed spill file `src` once none of its rows is pending any more."
+    if src is not None and not any(p[2] == src for p in log.pending): src.unlink(missing_ok=True)
+
 def _spill_oldest(log):
     P, F, src = log.pending.pop(0); n = _n_rows(P, F); log.pending_rows -= n
     size = log.spill.stat().st_size if log.spill.exists() else 0
@@ -117,7 +121,7 @@ def _spill_oldest(log):
         log.dropped += n; logging.getLogger("mlops_nb.predlog").error("prediction log: spill file %s is full, %d rows dropped", log.spill, n); return
     with open(log.spill, "a", encoding="utf-8") as f: f.write(_spill_line(P, F) + "\n"); f.flush(); os.fsync(f.fileno())
     log.spilled += n
-    if src is not None and not any(p[2] == src for p in log.pending): src.unlink(missing_ok=True)   # its rows are in the spill now
+    _release(log, src)   # its rows are in the spill now
 
 def _alive(pid:int)->bool:
     try: os.kill(pid, 0); return True
@@ -192,7 +196,7 @@ class PredictionLog:
             P, F, src = self.pending[0]
             if not _insert(self, P, F): return False   # the store refuses: retried at the next flush
             self.pending.pop(0); self.pending_rows -= _n_rows(P, F)
-            if src is not None and not any(p[2] == src for p in self.pending): src.unlink(missing_ok=True)
+            _release(self, src)
         _replay(self)   # the store takes writes again: what was spilled meanwhile comes back
         return not self.pending
     def close(self):

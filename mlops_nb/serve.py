@@ -15,6 +15,7 @@ from .data import redact_url
 from .registry import ModelRef, resolve   # model references live in the registry
 from .predlog import PredictionLog        # the contract with the monitor
 from starlette.requests import Request   # at module level: FastAPI resolves handler annotations here
+from anyio import to_thread              # (starlette's own dependency: no import time added)
 
 # %% auto #0
 __all__ = ['NUMERIC', 'NUMBER_TEXT', 'INTEGER_TEXT', 'NUMBER_LIMIT', 'INTEGER_LIMIT', 'BOOLEAN_TEXT', 'OPEN', 'SCORING_THREADS',
@@ -611,15 +612,16 @@ async def _read_body(req, tabular=False):
     n = req.headers.get("content-length")
     if n is not None and n.isdigit() and int(n) > max_body:
         raise InputError(f"body of {int(n)} bytes is over the limit of {max_body} bytes (max_body_mb)", "body", 413)
-    chunks, size = [], 0
-    chunks_in, wait = req.stream().__aiter__(), req.app.state.server.s.body_seconds   # a stalled upload holds nothing for long
-    while True:
-        try: c = await asyncio.wait_for(chunks_in.__anext__(), wait)
-        except StopAsyncIteration: break
-        except asyncio.TimeoutError: raise InputError(f"the body stopped arriving for {wait:g} s (body_seconds): send it whole", "body", 408) from None
-        size += len(c)
-        if size > max_body: raise InputError(f"body is over the limit of {max_body} bytes (max_body_mb)", "body", 413)
-        chunks.append(c)
+    chunks, size, wait = [], 0, req.app.state.server.s.body_seconds   # a stalled upload holds nothing for long
+    loop = asyncio.get_running_loop()
+    try:
+        async with asyncio.timeout(wait) as deadline:   # one timer for the whole body, pushed back at each chunk (no task per chunk)
+            async for c in req.stream():
+                deadline.reschedule(loop.time() + wait)
+                size += len(c)
+                if size > max_body: raise InputError(f"body is over the limit of {max_body} bytes (max_body_mb)", "body", 413)
+                chunks.append(c)
+    except TimeoutError: raise InputError(f"the body stopped arriving for {wait:g} s (body_seconds): send it whole", "body", 408) from None
     raw = b"".join(chunks)
     if not raw.strip(): raise InputError("the body is empty: send a JSON object" if json_ct else "the body is empty", "body")
     max_rows = req.app.state.server.s.max_rows
@@ -644,7 +646,6 @@ async def _score(req):
     srv = req.app.state.server
     cur = srv.current   # one model for the whole request, even if the alias moves meanwhile
     if cur is None: return _err(503, "the model is not loaded yet", "model"), None
-    from anyio import to_thread
     try:
         raw, parse = await _read_body(req, tabular=req.url.path == "/invocations")
         pred, warns, rows, cols = await to_thread.run_sync(_predict_rows, cur, raw, parse, srv.s.max_rows, limiter=req.app.state.scorers)
