@@ -279,6 +279,8 @@ def record_verdict(name:str, version:str, j:Judgement, run_id:str, fingerprint:s
     mlflow.log_dict(v.to_dict(), "verdict.json")
     tags = dict(verdict="passed" if v.passed else "failed", verdict_reasons="; ".join(v.reasons)[:4000] or "all checks passed",
                 validated_by_run=run_id, validation_data_fingerprint=fingerprint, gate_metric=j.metric)
+    from mlops_nb.registry import refresh_descriptions
     c = mlflow.MlflowClient()
     for k, t in tags.items(): c.set_model_version_tag(name, version, k, t)
+    refresh_descriptions(name, version)   # the verdict, readable in MLflow's UI
     return tags

@@ -14,8 +14,9 @@ from .config import MlopsError, now
 
 # %% auto #0
 __all__ = ['CHAMPION', 'CHALLENGER', 'PENDING', 'LINEAGE_TAGS', 'alias_version', 'set_alias', 'register_candidate',
-           'RegistryError', 'complete_promotions', 'promote', 'history', 'rollback', 'candidate_versions',
-           'model_status', 'ModelRef', 'parse_model_uri', 'resolve']
+           'RegistryError', 'complete_promotions', 'promote', 'history', 'rollback', 'history_markdown',
+           'version_markdown', 'refresh_descriptions', 'candidate_versions', 'model_status', 'ModelRef',
+           'parse_model_uri', 'resolve']
 
 # %% ../nbs/01b_registry.ipynb #74ccea31
 CHAMPION, CHALLENGER = "champion", "challenger"
@@ -59,6 +60,7 @@ def _record(name, ident, rec, stamp:int|None=None):
         c.set_model_version_tag(name, rec["version"], tag, rec[k])
     if alias_version(name, CHALLENGER) == rec["version"]: c.delete_registered_model_alias(name, CHALLENGER)
     c.delete_registered_model_tag(name, PENDING + ident)
+    refresh_descriptions(name, rec["version"])   # the readable view of the records, in MLflow's UI (below)
 
 def _in_flight(intent:dict)->bool:
     "Whether the process that wrote `intent` may still be promoting (same host and alive, or another host, for five minutes)."
@@ -122,6 +124,70 @@ def rollback(name:str, reason:str="rollback", by:str|None=None)->dict:
     earlier = [r["version"] for r in history(name) if r["version"] != current]
     if not earlier: raise RegistryError(f"model {name!r} has no earlier champion than version {current}")
     return promote(name, earlier[-1], reason, by, action="rollback")
+
+# %% ../nbs/01b_registry.ipynb #0d65ac3f
+def _cell(x, n:int=90)->str:
+    "`x` as one Markdown table cell: one line, `|` escaped, at most `n` characters."
+    s = " ".join(str("" if x is None else x).split()).replace("|", "\\|")
+    return s if len(s) <= n else s[:n - 1] + "…"
+
+def _row(*xs)->str: return "| " + " | ".join(map(_cell, xs)) + " |"
+
+def history_markdown(name:str, limit:int=4500)->str:
+    "The description of registered model `name` in MLflow's UI: the champion and its history, newest first, as a Markdown table."
+    verdicts = {str(mv.version): mv.tags.get("verdict", "") for mv in _client().search_model_versions(f"name='{name}'")}
+    champion, rows = alias_version(name, CHAMPION), history(name)[::-1]
+    head = [f"**Champion: version {champion}**" if champion else "**No champion yet**: a version becomes champion by passing the validation gate.",
+            "", "Champion history, newest first (the machine records are the `promotion.*` tags; `mlops-nb status` shows them too):", "",
+            _row("when (UTC)", "action", "from", "to", "who", "why", "verdict of *to*"), "|---|---|---|---|---|---|---|"]
+    body = [_row(r["at"][:19].replace("T", " "), r["action"], r.get("previous") or "none", r["version"], r["by"], r["reason"],
+                 verdicts.get(r["version"]) or "not validated") for r in rows]
+    while body and len("\n".join(head + body)) > limit: body.pop()        # MLflow's SQL stores keep 5,000 characters
+    more = [f"", f"{len(rows) - len(body)} older entries: `mlops-nb status` or the tags."] if len(body) < len(rows) else []
+    return "\n".join(head + (body or [_row("none yet", "", "", "", "", "", "")]) + more)
+
+def _metrics(run_id)->dict:
+    from mlflow.exceptions import MlflowException
+    try: return _client().get_run(run_id).data.metrics if run_id else {}
+    except MlflowException: return {}
+
+def _artifacts(run_id, folder)->list[str]:
+    try: return [f.path for f in _client().list_artifacts(run_id, folder) if not f.is_dir] if run_id else []
+    except Exception: return []
+
+
+# %% ../nbs/01b_registry.ipynb #8b77fd5a
+def version_markdown(name:str, version)->str:
+    "The description of one version in MLflow's UI: its verdict, key metrics, data fingerprint and where its reports are."
+    mv = _client().get_model_version(name, str(version)); t = mv.tags
+    verdict, vrun = t.get("verdict"), t.get("validated_by_run")
+    out = [{"passed": f"Verdict: passed the validation gate (gate metric {t.get('gate_metric', '?')}).",   # plain: the versions list shows
+            "failed": f"Verdict: failed the validation gate: {_cell(t.get('verdict_reasons'), 600)}"}.get(   # the first characters as text
+           verdict, f"Not validated yet: `mlops-nb run validate -p candidate {mv.version}` runs the gate on it."), ""]
+    if "promoted_at" in t: out += [f"Made champion {t['promoted_at'][:19].replace('T', ' ')} UTC by {t.get('promoted_by', '?')}: "
+                                   f"{_cell(t.get('promotion_reason'), 300)}", ""]
+    trained, gate = _metrics(mv.run_id), _metrics(vrun)
+    names = sorted(k for k in trained if "." not in k and "/" not in k)[:8] or sorted(k[11:] for k in gate if k.startswith("challenger."))[:8]
+    if names:
+        fmt = lambda x: "" if x is None else f"{x:.4g}"
+        out += [_row("metric", "held out at training", "challenger at the gate", "champion at the gate"), "|---|---|---|---|"]
+        out += [_row(m, fmt(trained.get(m)), fmt(gate.get(f"challenger.{m}")), fmt(gate.get(f"champion.{m}"))) for m in names] + [""]
+    if "data_fingerprint" in t:
+        out.append(f"- **Data**: `{t.get('data_source', '?')}`, {t.get('data_rows', '?')} rows, fingerprint `{t['data_fingerprint']}`")
+    reports = [f"`{p}` of training run `{mv.run_id}`" for p in _artifacts(mv.run_id, "data") if p.endswith(".html")]
+    reports += [f"`{p}` of validation run `{vrun}`" for p in _artifacts(vrun, "report") if p.endswith(".html")]
+    out.append(f"- **Reports**: {'; '.join(reports)}" if reports else "- **Reports**: none yet")
+    return "\n".join(out)[:4900]
+
+def refresh_descriptions(name:str, version=None)->None:
+    "Write the descriptions MLflow's UI shows: the registered model's (its champion history) and `version`'s; a failure only warns."
+    import warnings
+    try:
+        _client().update_registered_model(name, description=history_markdown(name))
+        if version is not None: _client().update_model_version(name, str(version), description=version_markdown(name, version))
+    except Exception as e:   # the records (tags, aliases) are written; the descriptions are their readable view
+        warnings.warn(f"the registry descriptions of {name!r} were not updated ({type(e).__name__}: {e}); the records are in its tags", stacklevel=2)
+
 
 # %% ../nbs/01b_registry.ipynb #9b37d279
 def candidate_versions(name:str, candidate:str=CHALLENGER)->tuple[str, str|None]:

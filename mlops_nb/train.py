@@ -325,7 +325,9 @@ def log_challenger(model, X_train:pd.DataFrame, X_test:pd.DataFrame, metrics:dic
                   )->dict:
     "Log and register `model` as a new version of `s.model_name` and make it the challenger: `log_model`'s dict and the `aliases`."
     from mlops_nb.reference import reference_stats
-    from mlops_nb.registry import register_candidate
+    from mlops_nb.registry import register_candidate, refresh_descriptions
     reference = reference_stats(X_train, model.predict(X_test), task, metrics, s.target, model=model)
     mv = log_model(model, X_train, s.model_name, tags=tags, reference=reference, trusted=getattr(s, "trusted", ""))
-    return {**mv, "aliases": register_candidate(s.model_name, mv["model_version"])}
+    aliases = register_candidate(s.model_name, mv["model_version"])
+    refresh_descriptions(s.model_name, mv["model_version"])   # its metrics and data, readable in MLflow's UI
+    return {**mv, "aliases": aliases}
