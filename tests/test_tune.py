@@ -4,6 +4,7 @@ import json, time
 import pytest
 
 from conftest import client, latest_result, mlops_nb, versions
+from dashboard import optuna_dashboard
 
 
 def _trials(project, run_id):
@@ -46,6 +47,15 @@ def test_tune_registers_best_model_and_resumes(project):
     storage = JournalStorage(JournalFileBackend(str(project / "workspace" / "optuna.journal")))
     assert len(optuna.load_study(study_name=res["study_name"], storage=storage).trials) == 6
     assert len(_trials(project, res2["run_id"])) == 6
+
+    # optuna-dashboard opens the workspace's journal as it is (README: "Looking at a study")
+    with optuna_dashboard(str(project / "workspace" / "optuna.journal"), project / "dashboard.log") as study:
+        summary, detail = study(res["study_name"])
+        assert summary["directions"] == ["maximize"]
+        assert [t["number"] for t in detail["trials"]] == list(range(6)) and {t["state"] for t in detail["trials"]} == {"Complete"}
+        (best,) = detail["best_trials"]
+        assert best["number"] == res2["best_trial"] and best["values"] == [pytest.approx(res2["best_value"])]
+        assert {p["name"]: float(p["param_external_value"]) for p in best["params"]} == pytest.approx(res2["best_params"])
 
 
 @pytest.mark.parametrize("args, message", [

@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from conftest import BIN, mlops_nb
+from dashboard import optuna_dashboard
 from pg import free_port, postgres  # noqa: F401  (the session's PostgreSQL server fixture)
 
 
@@ -84,6 +85,11 @@ def test_pipelines_on_mlflow_server_and_two_workers_share_one_study(project, pos
     study = _study(storage, "shared")
     assert len(study.trials) == 2 * n and {t.state.name for t in study.trials} <= set(FINISHED)
     assert len({json.dumps(t.params, sort_keys=True) for t in study.trials}) == 2 * n     # no worker repeated another's trial
+    # and optuna-dashboard reads it live; given the driver, as README says: SQLAlchemy 2.1's default for postgresql:// is psycopg 3
+    with optuna_dashboard(storage.replace("postgresql://", "postgresql+psycopg2://", 1), project / "dashboard.log") as dash:
+        _, detail = dash("shared")
+        assert sorted(t["number"] for t in detail["trials"]) == list(range(2 * n))
+        assert detail["best_trials"][0]["values"] == [pytest.approx(study.best_value)]
     res = [r for i in (1, 2) for r in _results(project / f"host{i}")]
     assert [r["status"] for r in res] == ["succeeded", "succeeded"]
     assert {r["study_name"] for r in res} == {"shared"} and max(r["n_trials"] for r in res) == 2 * n
