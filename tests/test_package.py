@@ -2,7 +2,11 @@
 import subprocess, sys, zipfile
 from pathlib import Path
 
+import pytest
+
 from conftest import BIN, run
+
+ROOT = Path(__file__).resolve().parents[1]
 
 HEAVY = ("papermill", "optuna", "matplotlib", "jupyter_client", "ipykernel", "nbformat", "mlflow", "sklearn")
 
@@ -20,6 +24,33 @@ def test_wheel_ships_pipeline_notebooks(tmp_path):
     names = zipfile.ZipFile(whl).namelist()
     assert "mlops_nb/pipelines/train.ipynb" in names
     assert "mlops_nb/cli.py" in names
+
+
+@pytest.mark.slow
+def test_demo_from_the_wheel_in_a_fresh_venv(tmp_path):
+    """As a user installs it: `pip install mlops-nb` from the built wheel (not editable) into a new virtual environment
+    (versions from constraints.txt); `mlops-nb demo --no-loop` then runs the gate part of the lifecycle from an empty folder,
+    with the pipeline notebooks the wheel ships (not the checkout's)."""
+    import json, os
+    p = run([BIN / "uv", "build", "--wheel", "--out-dir", tmp_path / "dist", "."], cwd=ROOT)
+    assert p.returncode == 0, p.stderr
+    (whl,) = (tmp_path / "dist").glob("mlops_nb-*.whl")
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("MLFLOW_", "MLOPS_NB_", "VIRTUAL_ENV")) and k != "PYTHONPATH"}
+    venv, here = tmp_path / "venv", tmp_path / "user"
+    here.mkdir()
+    assert run([BIN / "uv", "venv", "-q", "--python", sys.executable, venv], tmp_path, env).returncode == 0
+    p = run([BIN / "uv", "pip", "install", "-q", "--python", venv / "bin" / "python", "-c", ROOT / "constraints.txt", whl], tmp_path, env, timeout=900)
+    assert p.returncode == 0, p.stderr[-3000:]
+    env = {**env, "PATH": f"{venv / 'bin'}{os.pathsep}{env.get('PATH', '')}", "OMP_NUM_THREADS": "1"}
+    code = "import mlops_nb, mlops_nb.pipeline as p; print(mlops_nb.__file__); print(p.pipeline_path('train'))"
+    where = run([venv / "bin" / "python", "-c", code], here, env).stdout.split()
+    site = str(venv / "lib")
+    assert len(where) == 2 and all(w.startswith(site) for w in where), where       # installed files, not the checkout
+    p = run([venv / "bin" / "mlops-nb", "demo", "--no-loop"], here, env, timeout=900)
+    assert p.returncode == 0, p.stderr[-3000:]
+    res = json.loads((here / "demo" / "workspace" / "results" / "validate.json").read_text())
+    assert res["model_version"] == "3" and res["champion"] == "2"               # the dummy refused, version 2 still champion
+    assert "champion" in p.stdout and "failed, as it should" in p.stdout
 
 
 def test_help_reads_well():
