@@ -34,6 +34,7 @@ def _parser()->argparse.ArgumentParser:
     r.add_argument("pipeline", metavar="PIPELINE")
     r.add_argument("-p", "--parameter", nargs=2, action="append", default=[], metavar=("NAME", "VALUE"), help="a parameter of the notebook (repeatable)")
     r.add_argument("--log-output", action="store_true", help="stream the notebook's output to the terminal")
+    r.add_argument("--json", action="store_true", help="print the result as one line of JSON, also when the pipeline fails (for schedulers)")
     pr = sub.add_parser("promote", help="make a version champion: through the validation gate, or --force",
                         description="Make VERSION of NAME the champion. Without --force the validate pipeline runs the gate "
                                     "on the project's data first, and promotes only if every check passes.")
@@ -67,12 +68,17 @@ def _parser()->argparse.ArgumentParser:
 
 # %% ../nbs/12_cli.ipynb #f03e07bd
 def cmd_run(args)->int:
+    import json
     from mlops_nb.pipeline import run_pipeline, pipeline_path, project_pipelines_dir
-    params = dict(args.parameter)
-    nb = pipeline_path(args.pipeline)
-    if nb.parent == project_pipelines_dir(): print(f"running the project's own pipeline {nb}", file=sys.stderr)
-    res = run_pipeline(args.pipeline, params, progress=sys.stderr.isatty(), log_output=args.log_output)
-    print(_summary(res))
+    try:
+        nb = pipeline_path(args.pipeline)
+        if nb.parent == project_pipelines_dir(): print(f"running the project's own pipeline {nb}", file=sys.stderr)
+        res = run_pipeline(args.pipeline, dict(args.parameter), progress=sys.stderr.isatty(), log_output=args.log_output)
+    except MlopsError as e:   # --json: the failed run's result (a gate's verdict, say) too, then the error as usual
+        if getattr(args, "json", False):
+            print(json.dumps(getattr(e, "result", None) or dict(pipeline=args.pipeline, status="failed", error=str(e)), default=str))
+        raise
+    print(json.dumps(res, default=str) if getattr(args, "json", False) else _summary(res))
     return 0
 
 def cmd_new(args)->int:

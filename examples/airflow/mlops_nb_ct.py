@@ -1,16 +1,25 @@
 """Continuous training as an Airflow DAG: the same pipeline notebooks `mlops-nb ct` runs, one Airflow task each.
 
-For teams that outgrow cron. Every task runs `mlops-nb run PIPELINE` (papermill under the hood, the executed notebook kept
-and logged to MLflow), so a task's log, retries and duration are Airflow's, and its results are the pipeline's result
-file (`WORKSPACE/results/PIPELINE.json`), read here to pass the trained version on and to decide whether to retrain.
+For teams that outgrow cron. Every task runs `mlops-nb run PIPELINE --json` (papermill under the hood, the executed
+notebook kept and logged to MLflow), so a task's log, retries and duration are Airflow's, and its return value (XCom)
+is the pipeline's result, read from the command's last line: the trained version goes on to validate, the monitor's
+verdict decides whether to retrain.
 
-Set-up (on the Airflow workers): `pip install -c constraints.txt mlops-nb`, the project folder with its settings.ini
-at PROJECT_DIR, and MLFLOW_TRACKING_URI / MLOPS_NB_PREDICTION_STORE pointing at the shared stores. Copy this file to
-the DAGs folder. Tested with the Airflow 2.10 / 3.x `airflow.sdk` task API; it is not run by this repository's tests
-(Airflow is not a dependency), only compiled.
+Set-up. Airflow pins its own dependencies, so it lives in an environment of its own, and mlops-nb in another (the
+project's): `pip install -r requirements-airflow.txt` (Apache Airflow 3.3, every version pinned, beside this file) for
+Airflow; on the workers, the project folder with its settings.ini at MLOPS_NB_PROJECT, its `mlops-nb` command at
+MLOPS_NB_BIN (e.g. /opt/mlops/project/.venv/bin/mlops-nb), and MLFLOW_TRACKING_URI / MLOPS_NB_PREDICTION_STORE
+pointing at the shared stores. Copy this file to the DAGs folder. Run by tests/test_airflow.py with `airflow dags test`.
 
     monitor ──► decide ──► train ──► validate
                      └───► (skip: no trigger fired)
+
+Trigger parameters (`airflow dags trigger -c '{"current": "data/batch.parquet"}'`): `current`, a batch to monitor
+instead of the prediction log.
+
+Failures: a refused challenger (the validation gate) or settings that cannot work fail their task at once, without
+retries (running the gate again gives the same verdict); anything else (a store that did not answer, a killed
+worker) is retried as `default_args` say.
 """
 import json
 import os
@@ -19,29 +28,42 @@ from datetime import datetime, timedelta
 from pathlib import Path
 
 try:
-    from airflow.sdk import dag, task          # Airflow 3
-except ImportError:                            # Airflow 2
+    from airflow.sdk import dag, task, get_current_context       # Airflow 3
+    from airflow.sdk.exceptions import AirflowFailException
+except ImportError:                                              # Airflow 2
     from airflow.decorators import dag, task
+    from airflow.exceptions import AirflowFailException
+    from airflow.operators.python import get_current_context
 
 PROJECT_DIR = Path(os.environ.get("MLOPS_NB_PROJECT", "/opt/mlops/project"))
 MLOPS_NB = os.environ.get("MLOPS_NB_BIN", "mlops-nb")
+SETTINGS_ERROR = 2   # mlops-nb's exit code for settings or data the run cannot work with
 
 
-def run_pipeline(name: str, *params: str) -> dict:
-    "Run one pipeline notebook in the project folder; its result file is the task's return value (and XCom)."
-    args = [MLOPS_NB, "run", name]
-    for p in params: args += ["-p", *p.split("=", 1)]
-    subprocess.run(args, cwd=PROJECT_DIR, check=True)
-    return json.loads((PROJECT_DIR / "workspace" / "results" / f"{name}.json").read_text())
+def run_pipeline(name: str, **params) -> dict:
+    "Run one pipeline notebook in the project folder; its result (the command's last line, JSON) is the task's return value."
+    args = [MLOPS_NB, "run", name, "--json"]
+    for k, v in params.items():
+        if v not in (None, ""): args += ["-p", k, str(v)]
+    p = subprocess.run(args, cwd=PROJECT_DIR, capture_output=True, text=True)
+    print(p.stderr[-20000:], end="")                 # the pipeline's progress and errors, in the task's log
+    lines = p.stdout.strip().splitlines()
+    result = json.loads(lines[-1]) if lines and lines[-1].startswith("{") else {}
+    if p.returncode == 0: return result
+    why = (p.stderr.strip().splitlines() or [f"exit code {p.returncode}"])[-1]
+    gate = name == "validate" and result.get("verdict", {}).get("passed") is False
+    if gate or p.returncode == SETTINGS_ERROR:       # the same input gives the same answer: no retry
+        raise AirflowFailException(f"mlops-nb run {name}: {why}")
+    raise RuntimeError(f"mlops-nb run {name} exited {p.returncode}: {why}")
 
 
 @dag(schedule=timedelta(hours=1), start_date=datetime(2026, 1, 1), catchup=False, max_active_runs=1,
-     default_args=dict(retries=1, retry_delay=timedelta(minutes=5)), tags=["mlops_nb"])
+     params={"current": ""}, default_args=dict(retries=1, retry_delay=timedelta(minutes=5)), tags=["mlops_nb"])
 def mlops_nb_continuous_training():
     @task
     def monitor() -> dict:
-        "Drift and performance of the champion on the prediction log (the monitor pipeline)."
-        return run_pipeline("monitor")
+        "Drift and performance of the champion on the prediction log, or on the batch `current` (the monitor pipeline)."
+        return run_pipeline("monitor", current=get_current_context()["params"].get("current"))
 
     @task.short_circuit
     def decide(verdict: dict) -> bool:
@@ -51,12 +73,12 @@ def mlops_nb_continuous_training():
     @task
     def train() -> str:
         "Retrain on the current data, relearning the data schema; returns the new version (a challenger)."
-        return str(run_pipeline("train", "schema=infer")["model_version"])
+        return str(run_pipeline("train", schema="infer")["model_version"])
 
     @task
     def validate(version: str) -> dict:
-        "The gate: the new version becomes champion only if every check passes (a failed gate fails this task)."
-        return run_pipeline("validate", f"candidate={version}")
+        "The gate: the new version becomes champion only if every check passes (a refused version fails this task)."
+        return run_pipeline("validate", candidate=version)
 
     validate(decide(monitor()) >> train())
 
