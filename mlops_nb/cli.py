@@ -75,10 +75,10 @@ def cmd_run(args)->int:
         if nb.parent == project_pipelines_dir(): print(f"running the project's own pipeline {nb}", file=sys.stderr)
         res = run_pipeline(args.pipeline, dict(args.parameter), progress=sys.stderr.isatty(), log_output=args.log_output)
     except MlopsError as e:   # --json: the failed run's result (a gate's verdict, say) too, then the error as usual
-        if getattr(args, "json", False):
+        if args.json:
             print(json.dumps(getattr(e, "result", None) or dict(pipeline=args.pipeline, status="failed", error=str(e)), default=str))
         raise
-    print(json.dumps(res, default=str) if getattr(args, "json", False) else _summary(res))
+    print(json.dumps(res, default=str) if args.json else _summary(res))
     return 0
 
 def cmd_new(args)->int:

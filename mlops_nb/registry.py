@@ -143,7 +143,7 @@ def history_markdown(name:str, limit:int=4500)->str:
     body = [_row(r["at"][:19].replace("T", " "), r["action"], r.get("previous") or "none", r["version"], r["by"], r["reason"],
                  verdicts.get(r["version"]) or "not validated") for r in rows]
     while body and len("\n".join(head + body)) > limit: body.pop()        # MLflow's SQL stores keep 5,000 characters
-    more = [f"", f"{len(rows) - len(body)} older entries: `mlops-nb status` or the tags."] if len(body) < len(rows) else []
+    more = ["", f"{len(rows) - len(body)} older entries: `mlops-nb status` or the tags."] if len(body) < len(rows) else []
     return "\n".join(head + (body or [_row("none yet", "", "", "", "", "", "")]) + more)
 
 def _metrics(run_id)->dict:

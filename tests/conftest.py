@@ -57,3 +57,37 @@ def client(project):
 
 def latest_result(project, pipeline="train"):
     return json.loads((project / "workspace" / "results" / f"{pipeline}.json").read_text())
+
+
+def free_port() -> int:
+    "A free TCP port on 127.0.0.1."
+    import socket
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0)); return s.getsockname()[1]
+
+
+import contextlib
+
+
+@contextlib.contextmanager
+def serving(cmd, ready_url: str, log: Path, cwd=None, env=None, timeout: float = 120):
+    "Start server `cmd` (output to `log`), wait until `ready_url` answers 200 (failing with its log if it exits first), yield it, then stop it."
+    import time, urllib.request
+    out = open(log, "w")
+    proc = subprocess.Popen([str(c) for c in cmd], cwd=cwd, env=env, stdout=out, stderr=subprocess.STDOUT)
+    try:
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                with urllib.request.urlopen(ready_url, timeout=2) as r:
+                    if r.status == 200: break
+            except OSError: pass
+            assert proc.poll() is None, f"{Path(str(cmd[0])).name} exited: {Path(log).read_text()[-2000:]}"
+            assert time.monotonic() < deadline, f"{Path(str(cmd[0])).name} did not answer {ready_url} within {timeout:.0f} s"
+            time.sleep(0.3)
+        yield proc
+    finally:
+        proc.terminate()
+        try: proc.wait(30)
+        except subprocess.TimeoutExpired: proc.kill(); proc.wait()
+        out.close()

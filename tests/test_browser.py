@@ -3,10 +3,12 @@
 The tutorial (a copy, so nothing is written under nbs/) runs top to bottom in JupyterLab's own kernel; then every widget must
 have rendered (its DOM elements exist, tables have rows, plots have images), and clicking a run's box and picking a drift
 window must change what the views show. Screenshots go to tests/artifacts/browser/ (gitignored)."""
-import json, os, secrets, shutil, socket, subprocess, sys, time, urllib.request
+import json, os, secrets, shutil, sys, time, urllib.request
 from pathlib import Path
 
 import pytest
+
+from conftest import free_port, serving
 
 ROOT = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent
@@ -17,11 +19,6 @@ FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-
          "--disable-component-update", "--disable-sync"]
 
 pytestmark = pytest.mark.skipif(not CHROMIUM.exists(), reason=f"{CHROMIUM} is missing: `bash scripts/dev test` installs Debian's chromium as root")
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0)); return s.getsockname()[1]
 
 
 def _settings(folder: Path):
@@ -41,30 +38,14 @@ def lab(tmp_path, clean_env):
     env = {**os.environ, "JUPYTER_CONFIG_DIR": str(tmp_path / "jupyter-config"), "JUPYTER_RUNTIME_DIR": str(tmp_path / "runtime"),
            "JUPYTERLAB_SETTINGS_DIR": str(tmp_path / "lab-settings"), "JUPYTERLAB_WORKSPACES_DIR": str(tmp_path / "lab-workspaces")}
     port, token = free_port(), secrets.token_hex(16)
-    log = open(tmp_path / "jupyterlab.log", "w")
-    proc = subprocess.Popen([BIN / "jupyter", "lab", "--no-browser", "--ip=127.0.0.1", f"--port={port}", "--ServerApp.port_retries=0",
-                             f"--IdentityProvider.token={token}", f"--ServerApp.root_dir={root}", "--LabApp.extension_manager=readonly",
-                             *(["--allow-root"] if os.geteuid() == 0 else [])],
-                            cwd=root, env=env, stdout=log, stderr=subprocess.STDOUT)
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 90
-        while True:
-            try:
-                with urllib.request.urlopen(f"{url}/api/status?token={token}", timeout=2) as r:
-                    if r.status == 200: break
-            except OSError: pass
-            assert proc.poll() is None, f"jupyter lab exited: {(tmp_path / 'jupyterlab.log').read_text()[-2000:]}"
-            assert time.monotonic() < deadline, "jupyter lab did not answer within 90 s"
-            time.sleep(0.5)
+    with serving([BIN / "jupyter", "lab", "--no-browser", "--ip=127.0.0.1", f"--port={port}", "--ServerApp.port_retries=0",
+                  f"--IdentityProvider.token={token}", f"--ServerApp.root_dir={root}", "--LabApp.extension_manager=readonly",
+                  *(["--allow-root"] if os.geteuid() == 0 else [])],
+                 f"http://127.0.0.1:{port}/api/status?token={token}", tmp_path / "jupyterlab.log", cwd=root, env=env, timeout=90):
+        url = f"http://127.0.0.1:{port}"
         with pytest.raises(urllib.error.HTTPError):            # the token is required
             urllib.request.urlopen(f"{url}/api/contents", timeout=5)
         yield url, token, tmp_path
-    finally:
-        proc.terminate()
-        try: proc.wait(30)
-        except subprocess.TimeoutExpired: proc.kill(); proc.wait()
-        log.close()
 
 
 def _prompts(page):

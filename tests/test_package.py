@@ -53,6 +53,16 @@ def test_demo_from_the_wheel_in_a_fresh_venv(tmp_path):
     assert "champion" in p.stdout and "failed, as it should" in p.stdout
 
 
+def test_setup_refuses_an_untested_python(tmp_path):
+    "`PYTHON=python3.10 bash scripts/dev setup`: exit 2 naming the tested Pythons, and no venv made."
+    import os
+    py = next(iter(sorted(Path("/root/.pyenv/versions").glob("3.10.*/bin/python3.10"))), None)
+    if py is None: pytest.skip("no Python 3.10 on this machine (pyenv's is looked for)")
+    p = run(["bash", ROOT / "scripts" / "dev", "setup"], ROOT, {**os.environ, "PYTHON": str(py), "MLOPS_NB_VENV": str(tmp_path / "venv")})
+    assert p.returncode == 2 and "is Python 3.10; mlops_nb is tested on Python 3.11, 3.12, 3.13" in p.stderr, p.stderr
+    assert not (tmp_path / "venv").exists()
+
+
 def test_help_reads_well():
     p = run([BIN / "mlops-nb", "run", "--help"], cwd=".")
     assert p.returncode == 0

@@ -3,12 +3,12 @@ where the real train and validate pipelines made two champions and refused a thi
 
 The registered model's page must show the champion history as a table (when, from, to, who, why, verdict), newest first;
 a version's page its verdict, metrics, data fingerprint and where its reports are. Screenshots go to tests/artifacts/browser/."""
-import os, subprocess, time, urllib.request
+import os
 
 import pytest
 
-from conftest import BIN, mlops_nb
-from test_browser import ARTIFACTS, CHROMIUM, FLAGS, free_port
+from conftest import BIN, free_port, mlops_nb, serving
+from test_browser import ARTIFACTS, CHROMIUM, FLAGS
 
 pytestmark = [pytest.mark.slow,
               pytest.mark.skipif(not CHROMIUM.exists(), reason=f"{CHROMIUM} is missing: `bash scripts/dev test` installs Debian's chromium as root")]
@@ -24,26 +24,11 @@ def mlflow_ui(project, tmp_path):
         assert r.returncode == 0, r.stderr[-2000:]
         r = mlops_nb("run", "validate", cwd=project, env=env)
         assert (r.returncode == 0) == passes, r.stderr[-2000:]
-    port, log = free_port(), open(tmp_path / "mlflow-server.log", "w")
-    proc = subprocess.Popen([BIN / "mlflow", "server", "--backend-store-uri", f"sqlite:///{project / 'workspace' / 'mlflow.db'}",
-                             "--host", "127.0.0.1", "--port", str(port), "--workers", "1"], cwd=tmp_path, stdout=log, stderr=subprocess.STDOUT)
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 120
-        while True:
-            try:
-                with urllib.request.urlopen(f"{url}/health", timeout=2) as r:
-                    if r.status == 200: break
-            except OSError: pass
-            assert proc.poll() is None, f"mlflow server exited: {(tmp_path / 'mlflow-server.log').read_text()[-2000:]}"
-            assert time.monotonic() < deadline, "mlflow server did not answer within 120 s"
-            time.sleep(0.5)
-        yield url
-    finally:
-        proc.terminate()
-        try: proc.wait(30)
-        except subprocess.TimeoutExpired: proc.kill(); proc.wait()
-        log.close()
+    port = free_port()
+    with serving([BIN / "mlflow", "server", "--backend-store-uri", f"sqlite:///{project / 'workspace' / 'mlflow.db'}",
+                  "--host", "127.0.0.1", "--port", port, "--workers", "1"], f"http://127.0.0.1:{port}/health",
+                 tmp_path / "mlflow-server.log", cwd=tmp_path):
+        yield f"http://127.0.0.1:{port}"
 
 
 def test_champion_history_in_mlflow_ui(mlflow_ui, project):
