@@ -64,6 +64,8 @@ def _parser()->argparse.ArgumentParser:
     sv.add_argument("--host", default="127.0.0.1", help="interface to listen on (default: 127.0.0.1; 0.0.0.0 for all)")
     sv.add_argument("--port", type=int, default=8080, help="TCP port (default: 8080)")
     sv.add_argument("--workers", type=int, default=1, help="service processes sharing the port (default: 1); each scores on a thread per core")
+    sv.add_argument("--shadow", default=None, metavar="VERSION_OR_ALIAS", help="score every request with this version too, off the request path, and log it (setting `shadow`)")
+    sv.add_argument("--canary", default=None, metavar="SHARE", help="share of requests the candidate answers, e.g. 0.1 (setting `canary`)")
     return p
 
 # %% ../nbs/12_cli.ipynb #f03e07bd
@@ -171,6 +173,9 @@ def cmd_status(args)->int:
         t = json.loads(tick.read_text())
         lines.append(f"  last ct tick {t.get('started', '')}: {t.get('status')}" + (f", fired {', '.join(t['fired'])}" if t.get("fired") else "")
                      + (f", version {t['model_version']}" if t.get("model_version") else ""))
+        if b := t.get("bake"):   # a new champion watched live after its promotion
+            lines.append(f"    baking version {b['version']} against {b['previous']}: {b['status']} after {b['requests']} requests"
+                         + (f"; rolled back: {'; '.join(b['reasons'])}" if b["status"] == "worse" else ""))
     print("\n".join(lines))
     return 0
 
@@ -326,7 +331,10 @@ def cmd_ct(args)->int:
 
 def cmd_serve(args)->int:
     "Serve `--model` with uvicorn until SIGTERM; predictions are logged, the alias is followed."
+    from mlops_nb.config import coerce_value
     from mlops_nb.serve import serve
+    for k in ("shadow", "canary"):   # through the environment: every worker process reads its settings there
+        if getattr(args, k, None) is not None: os.environ[f"MLOPS_NB_{k.upper()}"] = str(coerce_value(k, getattr(args, k), f"--{k}"))
     serve(args.model, args.host, args.port, workers=args.workers)
     return 0
 

@@ -52,6 +52,8 @@ class Settings:
     log_predictions:bool = True # serve: log every prediction for monitoring
     poll_seconds:float = 10.0 # serve: how often to check whether the alias moved (0 = never)
     prediction_retention:str = "" # serve: keep the log's newest N requests ("1000000") or a span ("30d"); empty = everything
+    shadow:str = ""          # serve: a version or alias (e.g. challenger) scored on every request off the request path, logged beside the answer; empty = off
+    canary:float = 0.0       # serve: share of requests answered by the candidate (`shadow`, else the challenger), sticky per X-Request-Key
     schema:str = ""          # data schema file (YAML) to validate training data against (default: the champion's, else inferred; "infer": learn it from this data)
     gate_metric:str = "auto" # the metric the gate compares (auto: roc_auc or accuracy; rmse)
     gate_thresholds:str = "" # absolute minimums, e.g. "accuracy>=0.9, roc_auc>=0.95" or "rmse<=4"
@@ -61,6 +63,7 @@ class Settings:
     gate_slice_tolerance:float = 0.1  # largest allowed drop of a slice's metric against the champion's
     gate_max_calibration_error:float = 0.15 # expected calibration error limit for classifiers (0: off)
     gate_max_feature_share:float = 0.95 # largest share of permutation importance on one feature (0: off)
+    gate_live_min_rows:int = 100      # live check: labelled rows the candidate and the champion both scored before their live metric counts
     drift_psi:float = 0.2    # monitor: PSI at or above which a feature's shift is material
     drift_stat:float = 0.1   # monitor: KS statistic (numeric) or total variation distance (categorical) at or above which a shift is material
     drift_alpha:float = 0.05 # monitor: a shift must also be significant: KS or chi-square p-value below this
@@ -75,19 +78,22 @@ class Settings:
     ct_triggers:str = "demand, schedule, data, performance, drift" # ct: the triggers that may fire
     retrain_every:str = ""   # ct: schedule trigger: retrain when the last training is older than this ("7d"; empty: off)
     monitor_every:str = "1h" # ct: the tick runs the monitor pipeline when its last run is older than this (empty: never)
-
-    @property
-    def workspace_path(self)->Path: return Path(self.workspace).expanduser().resolve()
-
-    @property
-    def mlflow_uri(self)->str:
-        "The tracking (and registry) URI: `tracking_uri`, else SQLite in the workspace."
-        return self.tracking_uri or f"sqlite:///{self.workspace_path/'mlflow.db'}"
-
-    @property
-    def experiment_name(self)->str: return self.experiment or self.model_name
+    bake_for:str = ""        # ct: after a promotion, watch the new champion live for this span ("1h") or number of requests ("5000"); empty = off
+    live_max_error_rate:float = 0.01 # live check and baking: a version fails live when its share of failed scorings exceeds the other's by more
+    live_max_latency:float = 1.5 # live check and baking: ... or when its p99 scoring time is more than this times the other's
 
 # %% ../nbs/00_config.ipynb #9c70cbfd
+@patch(as_prop=True)
+def workspace_path(self:Settings)->Path: return Path(self.workspace).expanduser().resolve()
+
+@patch(as_prop=True)
+def mlflow_uri(self:Settings)->str:
+    "The tracking (and registry) URI: `tracking_uri`, else SQLite in the workspace."
+    return self.tracking_uri or f"sqlite:///{self.workspace_path/'mlflow.db'}"
+
+@patch(as_prop=True)
+def experiment_name(self:Settings)->str: return self.experiment or self.model_name
+
 @patch(as_prop=True)
 def prediction_db(self:Settings)->Path: return self.workspace_path/"predictions.db"
 
@@ -136,10 +142,15 @@ def _check_task(v:str, origin:str)->str:
         raise SettingsError(f"setting 'task' ({origin}) must be classification, regression or auto, got {v!r}")
     return v
 
-def _check_retention(v:str, origin:str)->str:
-    parse_retention(v, f"setting 'prediction_retention' ({origin})"); return v.strip()
+def _check_retention(v:str, origin:str, name:str="prediction_retention")->str:
+    parse_retention(v, f"setting {name!r} ({origin})"); return v.strip()
 
-_CHECKS = {"encoding": _check_encoding, "test_size": _check_share, "task": _check_task, "prediction_retention": _check_retention}   # settings whose values are checked beyond their type
+def _check_canary(v:float, origin:str)->float:
+    if not 0 <= v <= 1: raise SettingsError(f"setting 'canary' ({origin}) must be a share between 0 and 1 (e.g. 0.1), got {v!r}")
+    return v
+
+_CHECKS = {"encoding": _check_encoding, "test_size": _check_share, "task": _check_task, "prediction_retention": _check_retention,
+           "canary": _check_canary, "bake_for": lambda v, o: _check_retention(v, o, "bake_for")}   # settings whose values are checked beyond their type
 
 def coerce_value(name:str, value, origin:str="parameter"):
     "Convert `value` to the type of setting `name` (and check it, where a setting says more), or raise `SettingsError` naming it and its `origin`."

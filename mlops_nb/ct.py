@@ -222,6 +222,29 @@ def _retrain(s:Settings, state:dict, champ:Champion, fired:list[Trigger], now:da
     return res
 
 
+# %% ../nbs/11_ct.ipynb #3bbd8917
+def _bake(s:Settings, state:dict, champ:Champion, now:datetime, out)->dict|None:
+    "A newly promoted champion's baking period (`bake_for`): `live.bake_check` at each tick, and a rollback when it is worse live; None when off or over."
+    if not s.bake_for or champ.version is None or state.get("baked") == champ.version: return None
+    from mlops_nb.registry import history, promote
+    from mlops_nb.live import bake_check
+    config.use_mlflow(s)   # the registry's records are read through MLflow's client
+    rec = next((r for r in reversed(history(s.model_name)) if r["version"] == champ.version), None)
+    if rec is None or rec.get("action") == "rollback" or not rec.get("previous"):   # restored, or a first champion: nothing to bake against
+        state["baked"] = champ.version; return None
+    from mlops_nb.reference import load_reference
+    task = load_reference(f"models:/{s.model_name}/{champ.version}")["task"]
+    utc = lambda t: t.astimezone(timezone.utc).replace(tzinfo=None)   # the prediction log's times are naive UTC
+    b = bake_check(s, champ.version, rec["previous"], utc(_parse_time(rec["at"])), task, utc(now))
+    out(f"baking version {champ.version} (promoted {rec['at']}; bake_for {s.bake_for}): {b['status']} after {b['requests']} requests, "
+        f"on {b['basis']}: " + "; ".join(b["reasons"] or b["notes"]))
+    if b["status"] == "baked": state["baked"] = champ.version
+    if b["status"] == "worse":
+        why = f"the baking period found version {champ.version} worse live than version {rec['previous']} ({b['basis']}): " + "; ".join(b["reasons"])
+        b["rollback"] = promote(s.model_name, rec["previous"], why, by=f"mlops-nb ct on {socket.gethostname()}", action="rollback")
+        out(f"ROLLED BACK: version {rec['previous']} is the champion again; {why}")
+    return b
+
 # %% ../nbs/11_ct.ipynb #202df5df
 def _demand(d:Path, now:bool, reason:str)->str|None:
     "Why the demand trigger fires: `--now`, else a request left in `d`; None when nobody asked."
@@ -264,6 +287,7 @@ def tick(s:Settings|None=None, # settings (default: settings.ini and the environ
         if lock.stale:
             out(f"recovered the lock of a tick that did not finish (pid {lock.stale.get('pid', '?')}, started {lock.stale.get('started', '?')})")
         state, demand, champ = read_state(s), _demand(d, now, reason), champion(s)
+        bake = _bake(s, state, champ, started, out)   # a new champion worse live is rolled back before anything else
         mon = _latest_monitor(s, state, champ, started, out)
         triggers = check_triggers(s, state, champ, mon, _data_fingerprint(s, state), started, demand)
         fired = _held_back(state, [t for t in triggers if t.fired], demand, started, out)
@@ -272,7 +296,11 @@ def tick(s:Settings|None=None, # settings (default: settings.ini and the environ
         result = dict(status="idle", started=started.isoformat(timespec="seconds"), model_name=s.model_name,
                       champion_before=champ.version, triggers=[asdict(t) for t in triggers], fired=[t.name for t in fired],
                       recovered_lock=lock.stale)
-        if fired:
+        if bake is not None: result["bake"] = bake
+        if bake is not None and bake["status"] == "worse":
+            result |= dict(status="rolled_back", champion_after=bake["previous"], rolled_back=bake["version"], reasons=bake["reasons"])
+            if fired: out("the fired triggers wait for the next tick, against the restored champion")
+        elif fired:
             result |= _retrain(s, state, champ, fired, started, out)
             if demand: (d/"retrain.request").unlink(missing_ok=True)
         else: out("nothing to do")

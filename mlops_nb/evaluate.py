@@ -144,8 +144,8 @@ def _mlflow_thresholds(s:Settings, metrics:dict)->dict:
 
 
 # %% ../nbs/06_evaluate.ipynb #bb699aa0
-def run_gate(task:str, s:Settings, challenger:dict, champion:dict|None, baseline:dict)->Verdict:
-    "The verdict on `challenger` (from `evaluate_candidate`) against `champion` (None for a first model) and `baseline` metrics."
+def run_gate(task:str, s:Settings, challenger:dict, champion:dict|None, baseline:dict, live:dict|None=None)->Verdict:
+    "The verdict on `challenger` (from `evaluate_candidate`) against `champion` (None for a first model), `baseline` metrics and `live` evidence (`mlops_nb.live.live_evidence`)."
     import mlflow, logging
     from mlflow.models import EvaluationResult, MetricThreshold
     from mlflow.models.evaluation.validation import ModelValidationFailedException
@@ -193,27 +193,30 @@ def run_gate(task:str, s:Settings, challenger:dict, champion:dict|None, baseline
         top, share = imp.index[0], float(imp.iloc[0])
         checks.append(Check("importance", share <= s.gate_max_feature_share,
                             f"top feature {top!r} carries {share:.0%} of the importance (limit {s.gate_max_feature_share:.0%})"))
+    if live is not None: checks.append(Check("live", live["passed"], live["detail"]))   # on live traffic: said, and judged when there is some
     return Verdict(checks)
 
 # %% ../nbs/06_evaluate.ipynb #3783f292
 @dataclass
 class Judgement:
     "One run of the gate: the challenger's and champion's evaluations, the baseline's metrics, the gate metric and the verdict."
-    challenger:dict; champion:dict|None; baseline:dict; metric:str; verdict:Verdict
+    challenger:dict; champion:dict|None; baseline:dict; metric:str; verdict:Verdict; live:dict|None = None
 
     def metrics(self)->dict[str, float]:
-        "Every measured metric as `challenger.NAME`, `champion.NAME`, `baseline.NAME` (as logged to the validation run)."
+        "Every measured metric as `challenger.NAME`, `champion.NAME`, `baseline.NAME`, `live.ROLE.NAME` (as logged to the validation run)."
+        c = (self.live or {}).get("comparison") or {}
+        live = {f"live.{r}.{k}": v for r in ("candidate", "champion") if r in c for k, v in c[r].items() if isinstance(v, (int, float)) and v is not None}
         return ({f"challenger.{k}": v for k, v in self.challenger["metrics"].items()}
                 | ({f"champion.{k}": v for k, v in self.champion["metrics"].items()} if self.champion else {})
-                | {f"baseline.{k}": v for k, v in self.baseline.items()})
+                | {f"baseline.{k}": v for k, v in self.baseline.items()} | live | ({"live.agreement": c["agreement"]} if c.get("agreement") is not None else {}))
 
-def judge(model, champion, X_train, y_train, X_test, y_test, task:str, s:Settings)->Judgement:
-    "The gate on `model` against `champion` (None for a first model) and the baseline fitted on the training rows."
+def judge(model, champion, X_train, y_train, X_test, y_test, task:str, s:Settings, live:dict|None=None)->Judgement:
+    "The gate on `model` against `champion` (None for a first model), the baseline fitted on the training rows, and `live` evidence."
     cols = slice_columns(X_test, s.gate_slice_columns)
     baseline = baseline_metrics(X_train, y_train, X_test, y_test, task)
     ch = evaluate_candidate(model, X_test, y_test, task, s, cols, importance_metric="auto")
     cp = evaluate_candidate(champion, X_test, y_test, task, s, cols) if champion is not None else None
-    return Judgement(ch, cp, baseline, gate_metric(task, ch["metrics"], s.gate_metric), run_gate(task, s, ch, cp, baseline))
+    return Judgement(ch, cp, baseline, gate_metric(task, ch["metrics"], s.gate_metric), run_gate(task, s, ch, cp, baseline, live), live)
 
 # %% ../nbs/06_evaluate.ipynb #e0ffd162
 def load_candidates(name:str, candidate:str="challenger")->tuple[str, str|None, object, object|None]:

@@ -411,7 +411,7 @@ def _in_notebook()->bool:
     except NameError: return False
 
 # %% ../nbs/09_monitor.ipynb #740b5566
-def monitor_report(result:MonitorResult, title:str, max_plots:int=8)->str:
+def monitor_report(result:MonitorResult, title:str, max_plots:int=8, extra:str="")->str:
     "The monitoring report as one self-contained HTML page."
     import matplotlib; matplotlib.use("Agg")
     import matplotlib.pyplot as plt
@@ -441,7 +441,7 @@ def monitor_report(result:MonitorResult, title:str, max_plots:int=8)->str:
             ax2 = ax.twinx(); ax2.plot(range(len(t)), t[v["metric"]], marker="s", color="#d95f02", label=v["metric"]); ax2.set_ylabel(v["metric"])
             if v["baseline"] is not None: ax2.axhline(v["baseline"], color="#d95f02", ls=":", lw=1)
         parts += ["<h2>Over the windows</h2>", report.png(fig)]
-    parts += ["<h2>Windows</h2>", report.table(t.drop(columns=["start", "end"]) if t["start"].isna().all() else t)]
+    parts += ["<h2>Windows</h2>", report.table(t.drop(columns=["start", "end"]) if t["start"].isna().all() else t), extra]   # extra: e.g. live evaluation
     return report.page(title, parts)
 
 # %% ../nbs/09_monitor.ipynb #16c2a99d

@@ -9,6 +9,7 @@ from __future__ import annotations
 import json, logging, os, queue, re, threading, time, uuid
 from datetime import datetime
 from pathlib import Path
+from fastcore.basics import patch
 import pandas as pd
 from .config import MlopsError, now, parse_retention
 from .data import redact_url
@@ -16,7 +17,7 @@ from .reference import MonitorError   # what the monitor raises; reading the log
 
 
 # %% auto #0
-__all__ = ['PredictionLog', 'read_log']
+__all__ = ['LIVE_COLUMNS', 'PredictionLog', 'read_log', 'read_live']
 
 # %% ../nbs/07_predlog.ipynb #70e24db9
 def _dumps(o)->str:
@@ -32,22 +33,41 @@ def _tables(md):
                  sa.Column("n_rows", sa.Integer), sa.Column("inputs", sa.Text), sa.Column("predictions", sa.Text))
     f = sa.Table("feedback", md, sa.Column("request_id", sa.String(64), index=True), sa.Column("row", sa.Integer),
                  sa.Column("ts", sa.DateTime), sa.Column("label", sa.Text))
-    return p, f
+    l = sa.Table("live_scores", md, sa.Column("request_id", sa.String(64), index=True), sa.Column("ts", sa.DateTime, index=True),
+                 sa.Column("model_name", sa.String(256)), sa.Column("model_version", sa.String(32)), sa.Column("role", sa.String(8)),
+                 sa.Column("n_rows", sa.Integer), sa.Column("predictions", sa.Text), sa.Column("seconds", sa.Float), sa.Column("error", sa.Text))
+    return p, f, l
 
 # %% ../nbs/07_predlog.ipynb #b435665f
-def _rows(entries:list)->tuple[list, list]:
-    "Queued `entries` as (predictions, feedback) tuples in the tables' column order."
-    P, F = [], []
+def _rows(entries:list)->tuple[list, list, list]:
+    "Queued `entries` as (predictions, feedback, live scores) tuples in the tables' column order."
+    P, F, L = [], [], []
     for e in entries:
         if e[0] == "p":
             _, rid, ts, name, ver, rows, cols, preds = e
             preds = preds.tolist() if hasattr(preds, "tolist") else list(preds)
             P.append((rid, ts, name, ver, len(preds), _dumps({"columns": cols, "data": rows} if cols is not None else {"records": rows}),
                       _dumps(preds)))
+        elif e[0] == "s":
+            _, rid, ts, name, ver, role, n, preds, secs, err = e
+            if preds is not None: preds = _dumps(preds.tolist() if hasattr(preds, "tolist") else list(preds))
+            L.append((rid, ts, name, ver, role, n, preds, secs, err))
         else:
             _, ts, items = e
             F += [(it["request_id"], it.get("row", 0), ts, _dumps(it["label"])) for it in items]
-    return P, F
+    return P, F, L
+
+def _stored_rows(log, entries:list)->tuple[list, list, list]:
+    "`_rows` of `entries`; one that cannot be stored (an answer JSON cannot hold) is dropped, counted and logged, not the batch with it."
+    try: return _rows(entries)
+    except Exception:
+        out = ([], [], [])
+        for e in entries:
+            try: out = tuple(a + b for a, b in zip(out, _rows([e])))
+            except Exception as x:
+                log.dropped += len(e[-1]) if e[0] == "f" else 1
+                logging.getLogger("mlops_nb.predlog").error("prediction log: an entry cannot be stored, dropped: %s: %s", type(x).__name__, str(x)[:200])
+        return out
 
 def _insert_sql(table, paramstyle:str)->str:
     "INSERT for `table` in the driver's own placeholder style (qmark for sqlite3, format for psycopg2, ...)."
@@ -56,15 +76,17 @@ def _insert_sql(table, paramstyle:str)->str:
     return f"INSERT INTO {table.name} ({', '.join(c.name for c in table.columns)}) VALUES ({', '.join(ph)})"
 
 # %% ../nbs/07_predlog.ipynb #a5d339bb
-def _spill_line(P:list, F:list)->str:
+def _spill_line(P:list, F:list, L:list=())->str:
     "Pending rows as one JSON line (times as ISO 8601)."
-    return json.dumps({"p": [[*r[:1], r[1].isoformat(), *r[2:]] for r in P], "f": [[*r[:2], r[2].isoformat(), r[3]] for r in F]})
+    return json.dumps({"p": [[*r[:1], r[1].isoformat(), *r[2:]] for r in P], "f": [[*r[:2], r[2].isoformat(), r[3]] for r in F],
+                       **({"l": [[*r[:1], r[1].isoformat(), *r[2:]] for r in L]} if L else {})})
 
-def _n_rows(P:list, F:list)->int: return sum(p[4] for p in P) + len(F)   # scored rows and labels
+def _n_rows(P:list, F:list, L:list=())->int: return sum(p[4] for p in P) + len(F) + sum(r[5] for r in L)   # scored rows and labels
 
-def _from_spill(line:str)->tuple[list, list]:
+def _from_spill(line:str)->tuple[list, list, list]:
     d = json.loads(line)
-    return ([(r[0], datetime.fromisoformat(r[1]), *r[2:]) for r in d["p"]], [(r[0], r[1], datetime.fromisoformat(r[2]), r[3]) for r in d["f"]])
+    return ([(r[0], datetime.fromisoformat(r[1]), *r[2:]) for r in d["p"]], [(r[0], r[1], datetime.fromisoformat(r[2]), r[3]) for r in d["f"]],
+            [(r[0], datetime.fromisoformat(r[1]), *r[2:]) for r in d.get("l", [])])   # spilled before live scores: none
 
 def _unique_ids(P:list, taken:set)->tuple[list, int]:
     "`P` with each request id already in `taken` (or earlier in `P`) made unique as ID~SUFFIX; and how many were renamed."
@@ -76,7 +98,7 @@ def _unique_ids(P:list, taken:set)->tuple[list, int]:
     return out, n
 
 # %% ../nbs/07_predlog.ipynb #a2209e70
-def _insert(log, P:list, F:list)->bool:
+def _insert(log, P:list, F:list, L:list=())->bool:
     "Write rows with the driver's executemany (cheaper than SQLAlchemy Core per row); False when the store refused them."
     style = log.engine.dialect.paramstyle
     for attempt in range(2):
@@ -86,6 +108,7 @@ def _insert(log, P:list, F:list)->bool:
                 cur = raw.cursor()
                 if P: cur.executemany(_insert_sql(log.predictions, style), P)
                 if F: cur.executemany(_insert_sql(log.feedback, style), F)
+                if L: cur.executemany(_insert_sql(log.live, style), L)
                 raw.commit()
             finally: raw.close()
             log.written += sum(p[4] for p in P)
@@ -105,21 +128,21 @@ def _taken(log, ids:list)->set:
     with log.engine.connect() as con: return {r[0] for r in con.execute(q, {"ids": ids})}
 
 # %% ../nbs/07_predlog.ipynb #7bc9f3a7
-def _hold(log, P:list, F:list, src=None):
+def _hold(log, P:list, F:list, L:list, src=None):
     "Keep rows pending; past `max_pending` rows, spill the oldest batches."
-    log.pending.append((P, F, src)); log.pending_rows += _n_rows(P, F)
+    log.pending.append((P, F, L, src)); log.pending_rows += _n_rows(P, F, L)
     while log.pending_rows > log.max_pending and len(log.pending) > 1 and log.spill is not None: _spill_oldest(log)
 
 def _release(log, src):
     "Remove replayed spill file `src` once none of its rows is pending any more."
-    if src is not None and not any(p[2] == src for p in log.pending): src.unlink(missing_ok=True)
+    if src is not None and not any(p[3] == src for p in log.pending): src.unlink(missing_ok=True)
 
 def _spill_oldest(log):
-    P, F, src = log.pending.pop(0); n = _n_rows(P, F); log.pending_rows -= n
+    P, F, L, src = log.pending.pop(0); n = _n_rows(P, F, L); log.pending_rows -= n
     size = log.spill.stat().st_size if log.spill.exists() else 0
     if size > log.spill_max:
         log.dropped += n; logging.getLogger("mlops_nb.predlog").error("prediction log: spill file %s is full, %d rows dropped", log.spill, n); return
-    with open(log.spill, "a", encoding="utf-8") as f: f.write(_spill_line(P, F) + "\n"); f.flush(); os.fsync(f.fileno())
+    with open(log.spill, "a", encoding="utf-8") as f: f.write(_spill_line(P, F, L) + "\n"); f.flush(); os.fsync(f.fileno())
     log.spilled += n
     _release(log, src)   # its rows are in the spill now
 
@@ -144,7 +167,7 @@ def _replay(log):
         files.append(f)
     for f in files:
         for line in f.read_text(encoding="utf-8").splitlines():
-            if line.strip(): P, F = _from_spill(line); log.pending.append((P, F, f)); log.pending_rows += _n_rows(P, F)
+            if line.strip(): P, F, L = _from_spill(line); log.pending.append((P, F, L, f)); log.pending_rows += _n_rows(P, F, L)
 
 # %% ../nbs/07_predlog.ipynb #3d18cd7f
 class PredictionLog:
@@ -160,9 +183,9 @@ class PredictionLog:
         self.spill = self.spill_base and self.spill_base.with_name(f"{self.spill_base.stem}.{os.getpid()}{self.spill_base.suffix}")
         from mlops_nb.data import sa_url
         self.engine = sa.create_engine(sa_url(url))
-        md = sa.MetaData(); self.predictions, self.feedback = _tables(md)
+        md = sa.MetaData(); self.predictions, self.feedback, self.live = _tables(md)
         md.create_all(self.engine)
-        self.q, self.pending, self.pending_rows = queue.Queue(), [], 0   # pending: [(P, F, replayed spill file or None)]
+        self.q, self.pending, self.pending_rows = queue.Queue(), [], 0   # pending: [(P, F, L, replayed spill file or None)]
         self.written = self.errors = self.spilled = self.dropped = self.renamed = self.pruned = 0
         self.retention, self.prune_seconds = parse_retention(retention), prune_seconds
         self._failing, self._stop = False, threading.Event()
@@ -191,11 +214,11 @@ class PredictionLog:
             if self._flush() and self.retention and time.monotonic() - pruned >= self.prune_seconds: _prune(self); pruned = time.monotonic()
     def _flush(self)->bool:
         "Write what is pending, oldest first, then the queue; True when everything is written."
-        while (b := self._drain()): _hold(self, *_rows(b))
+        while (b := self._drain()): _hold(self, *_stored_rows(self, b))
         while self.pending:
-            P, F, src = self.pending[0]
-            if not _insert(self, P, F): return False   # the store refuses: retried at the next flush
-            self.pending.pop(0); self.pending_rows -= _n_rows(P, F)
+            P, F, L, src = self.pending[0]
+            if not _insert(self, P, F, L): return False   # the store refuses: retried at the next flush
+            self.pending.pop(0); self.pending_rows -= _n_rows(P, F, L)
             _release(self, src)
         _replay(self)   # the store takes writes again: what was spilled meanwhile comes back
         return not self.pending
@@ -205,6 +228,12 @@ class PredictionLog:
         if not self._flush() and self.spill is not None:
             while self.pending: _spill_oldest(self)
         self.engine.dispose()
+
+# %% ../nbs/07_predlog.ipynb #dc4011fa
+@patch
+def log_score(self:PredictionLog, request_id, model_name, model_version, role:str, n_rows:int, preds=None, seconds=None, error=None):
+    "Queue one version's scoring of a request in live evaluation: `role` answer (its predictions are `log`'s) or shadow (`preds`)."
+    self.q.put(("s", request_id, now().replace(tzinfo=None), model_name, model_version, role, n_rows, preds, seconds, error))
 
 # %% ../nbs/07_predlog.ipynb #228c7f9e
 def _prune(log:PredictionLog)->int:
@@ -220,7 +249,8 @@ def _prune(log:PredictionLog)->int:
             else:
                 cut = now().replace(tzinfo=None) - keep
                 n = con.execute(sa.text("DELETE FROM predictions WHERE ts < :cut"), {"cut": cut}).rowcount
-            con.execute(sa.text("DELETE FROM feedback WHERE ts <= :cut"), {"cut": cut})   # labels come after their predictions
+            con.execute(sa.text("DELETE FROM feedback WHERE ts <= :cut"), {"cut": cut})
+            con.execute(sa.text("DELETE FROM live_scores WHERE ts <= :cut"), {"cut": cut})   # labels come after their predictions
     except Exception as e:   # a busy store: the next round prunes
         logging.getLogger("mlops_nb.predlog").warning("prediction log retention skipped: %s: %s", type(e).__name__, str(e)[:200]); return 0
     log.pruned += n
@@ -292,3 +322,37 @@ def read_log(url:str,                 # SQLAlchemy URL of the prediction log
     except sa.exc.OperationalError as e:
         raise MonitorError(f"cannot read the prediction log at {redact_url(url)}: {redact_url(str(e.orig).splitlines()[0], secrets_of=url)}") from None
     finally: eng.dispose()
+
+# %% ../nbs/07_predlog.ipynb #eb2a9812
+LIVE_COLUMNS = ["request_id", "row", "ts", "version", "role", "prediction", "seconds", "error", "label"]
+
+def read_live(url:str,                  # SQLAlchemy URL of the prediction log
+              model_name:str|None=None,  # only this model's scorings
+              since:datetime|None=None,  # only scorings at or after this time (UTC)
+             )->pd.DataFrame:
+    "Live evaluation's scorings, one row per scored row and version (`LIVE_COLUMNS`); empty before any."
+    import sqlalchemy as sa
+    from mlops_nb.data import sa_url
+    if url.startswith("sqlite:///") and not Path(url[len("sqlite:///"):]).exists(): return pd.DataFrame(columns=LIVE_COLUMNS)
+    eng, where, args = sa.create_engine(sa_url(url)), [], {}
+    if model_name: where.append("l.model_name = :name"); args["name"] = model_name
+    if since is not None: where.append("l.ts >= :since"); args["since"] = since
+    q = ("SELECT l.request_id, l.ts, l.model_version, l.role, l.n_rows, COALESCE(l.predictions, p.predictions), l.seconds, l.error "
+         "FROM live_scores l LEFT JOIN predictions p ON l.role = 'answer' AND p.request_id = l.request_id"
+         + (" WHERE " + " AND ".join(where) if where else "") + " ORDER BY l.ts, l.request_id")
+    loads, out = _loads(), {k: [] for k in LIVE_COLUMNS}
+    try:
+        with eng.connect() as con:
+            if not sa.inspect(con).has_table("live_scores"): return pd.DataFrame(columns=LIVE_COLUMNS)
+            got = con.execute(sa.text(q), args).fetchall()
+            labels = _labels(con, sorted({r[0] for r in got}))
+    except sa.exc.OperationalError as e:
+        raise MonitorError(f"cannot read the prediction log at {redact_url(url)}: {redact_url(str(e.orig).splitlines()[0], secrets_of=url)}") from None
+    finally: eng.dispose()
+    for rid, ts, ver, role, n, preds, secs, err in got:
+        preds = loads(preds) if preds and not err else [None] * (n or 1)
+        for i, p in enumerate(preds):
+            for k, v in zip(LIVE_COLUMNS, (rid, i, ts, ver, role, p, secs, err, labels.get((rid, i)))): out[k].append(v)
+    df = pd.DataFrame({k: pd.Series(v, dtype=object) if k in ("prediction", "label") else v for k, v in out.items()}, columns=LIVE_COLUMNS)
+    df["ts"] = pd.to_datetime(df["ts"])
+    return df

@@ -16,7 +16,7 @@ from .config import MlopsError, now
 __all__ = ['CHAMPION', 'CHALLENGER', 'PENDING', 'LINEAGE_TAGS', 'alias_version', 'set_alias', 'register_candidate',
            'RegistryError', 'complete_promotions', 'promote', 'history', 'rollback', 'history_markdown',
            'version_markdown', 'refresh_descriptions', 'candidate_versions', 'model_status', 'ModelRef',
-           'parse_model_uri', 'resolve']
+           'parse_model_uri', 'model_uri', 'resolve']
 
 # %% ../nbs/01b_registry.ipynb #74ccea31
 CHAMPION, CHALLENGER = "champion", "challenger"
@@ -233,6 +233,11 @@ def parse_model_uri(uri:str)->tuple[str, str|None, str|None]:
     if "@" in rest: n, a = rest.split("@", 1); return n, None, a
     if "/" in rest: n, v = rest.rsplit("/", 1); return n, v, None
     raise MlopsError(f"model URI {uri!r}: use models:/NAME@ALIAS or models:/NAME/VERSION")
+
+def model_uri(name:str, which:str)->str:
+    "The URI of `which` in model `name`: a version number (`models:/NAME/3`), an alias (`models:/NAME@challenger`), or a models:/ URI as it is."
+    if which.startswith("models:/"): return which
+    return f"models:/{name}/{which}" if which.isdigit() else f"models:/{name}@{which}"
 
 # %% ../nbs/01b_registry.ipynb #61180205
 def _is_db(uri:str)->bool: return uri.split(":", 1)[0].split("+", 1)[0] in ("sqlite", "postgresql", "mysql", "mssql")

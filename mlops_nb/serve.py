@@ -6,23 +6,24 @@ Docs: https://github.com/mlops-nb/mlops_nb/serve.html.md"""
 
 # %% ../nbs/08_serve.ipynb #8158bb7b
 from __future__ import annotations
-import asyncio, hmac, json, logging, os, re, threading, time, uuid, warnings
+import asyncio, hashlib, hmac, json, logging, os, queue, random, re, threading, time, uuid, warnings
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from .config import MlopsError, Settings, get_settings, now
 from .data import redact_url
-from .registry import ModelRef, resolve   # model references live in the registry
+from fastcore.basics import patch
+from .registry import ModelRef, model_uri, parse_model_uri, resolve   # model references live in the registry
 from .predlog import PredictionLog        # the contract with the monitor
 from starlette.requests import Request   # at module level: FastAPI resolves handler annotations here
 from anyio import to_thread              # (starlette's own dependency: no import time added)
 
 # %% auto #0
 __all__ = ['NUMERIC', 'NUMBER_TEXT', 'INTEGER_TEXT', 'NUMBER_LIMIT', 'INTEGER_LIMIT', 'BOOLEAN_TEXT', 'OPEN', 'SCORING_THREADS',
-           'CSV', 'PARQUET', 'SCORERS', 'Column', 'InputSchema', 'InputError', 'schema_from_signature',
-           'categories_from_model', 'to_frame', 'FastPipeline', 'Loaded', 'load_model', 'Server', 'column_schema',
-           'csv_schema', 'request_schema', 'openapi_doc', 'request_id', 'frame_body', 'create_app', 'serve',
-           'worker_app']
+           'CSV', 'PARQUET', 'SHADOW_QUEUE', 'SCORERS', 'Column', 'InputSchema', 'InputError', 'schema_from_signature',
+           'categories_from_model', 'to_frame', 'FastPipeline', 'Loaded', 'load_model', 'candidate_uri', 'Server',
+           'column_schema', 'csv_schema', 'request_schema', 'openapi_doc', 'request_id', 'frame_body', 'create_app',
+           'serve', 'worker_app']
 
 # %% ../nbs/08_serve.ipynb #b99e5fec
 NUMERIC = {"double", "float", "long", "integer"}
@@ -300,6 +301,12 @@ def load_model(ref:ModelRef)->Loaded:
     schema = categories_from_model(model, schema_from_signature(sig))
     return Loaded(ref, FastPipeline(model), schema, now().isoformat(timespec="seconds"))
 
+# %% ../nbs/08_serve.ipynb #2cbe0229
+def candidate_uri(s:Settings, served:str)->str|None:
+    "The model evaluated live beside model URI `served`: `shadow` (a version, an alias or a models:/ URI), else the challenger when `canary` is on; None when both are off."
+    want = s.shadow.strip() or ("challenger" if s.canary > 0 else "")
+    return model_uri(parse_model_uri(served)[0], want) if want else None
+
 # %% ../nbs/08_serve.ipynb #9437421f
 class Server:
     "The model being served, the prediction log, and the thread that follows the alias."
@@ -310,6 +317,9 @@ class Server:
         self.current:Loaded|None = None
         self.log:PredictionLog|None = None
         self.error:str|None = None
+        self.candidate:Loaded|None = None            # live evaluation: the version beside the champion (`shadow`, `canary`)
+        self.candidate_uri, self.candidate_error = candidate_uri(self.s, self.model_uri), None
+        self.shadow, self.metrics = None, None        # the shadow's thread (`_Shadow`); the app's metrics
         self._stop = threading.Event(); self._poller = None
 
     def start(self):
@@ -320,7 +330,9 @@ class Server:
             self.log = PredictionLog(store, spill=self.s.workspace_path/"predictions.spill.jsonl", retention=self.s.prediction_retention)
         self.current = load_model(resolve(self.model_uri, self.registry_uri))
         logging.getLogger("mlops_nb.serve").info("serving %s version %s", self.current.ref.name, self.current.ref.version)
-        if self.current.ref.alias and self.s.poll_seconds > 0:
+        if self.candidate_uri: self.check_candidate()
+        if self.s.shadow: self.shadow = _Shadow(self)
+        if (self.current.ref.alias or "@" in (self.candidate_uri or "")) and self.s.poll_seconds > 0:
             self._poller = threading.Thread(target=self._follow, name="follow-alias", daemon=True); self._poller.start()
         return self
 
@@ -332,6 +344,7 @@ class Server:
             if ref.path is None or not (ref.path/"MLmodel").exists(): ref = resolve(self.model_uri, self.registry_uri)
             self.current = load_model(ref)   # one reference assignment: atomic for readers
             logging.getLogger("mlops_nb.serve").info("switched %s to version %s", ref.name, ref.version)
+        if self.candidate_uri: self.check_candidate()
         return self.current.ref.version
 
     def _follow(self):
@@ -341,6 +354,7 @@ class Server:
 
     def stop(self):
         self._stop.set()
+        if self.shadow is not None: self.shadow.close()   # what the shadow still holds is scored and logged first
         if self.log is not None: self.log.close()
 
 # %% ../nbs/08_serve.ipynb #f40b046c
@@ -474,7 +488,11 @@ class _Metrics:
         self.rows = Counter("mlops_nb_predicted_rows", "rows scored", registry=r)
         self.version = Gauge("mlops_nb_model_version", "version of the model served", registry=r)
         self.disconnects = Counter("mlops_nb_client_disconnects", "requests the client gave up on before the answer (status 499)", ["route"], registry=r)
-        self._lat, self._req = {}, {}
+        self.scorings = Counter("mlops_nb_version_scorings", "scorings by model version, role (answer: returned; shadow: logged only) and outcome (ok, error)",
+                                ["version", "role", "outcome"], registry=r)
+        self.scoring_seconds = Histogram("mlops_nb_version_scoring_seconds", "the model's own scoring time by version and role", ["version", "role"],
+                                         registry=r, buckets=(.0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5))
+        self._lat, self._req, self._sc = {}, {}, {}
 
     def observe(self, route, status, seconds):
         k = (route, status)
@@ -484,6 +502,13 @@ class _Metrics:
         h.observe(seconds)
         if status == 499: self.disconnects.labels(route).inc()
         elif status >= 400: self.errors.labels(route).inc()
+
+    def scored(self, version, role:str, ok:bool, seconds:float):
+        "One scoring of a request by model `version` as `role` (answer or shadow); its time when it succeeded."
+        k = (version, role, ok)
+        if k not in self._sc: self._sc[k] = (self.scorings.labels(str(version), role, "ok" if ok else "error"), self.scoring_seconds.labels(str(version), role))
+        c, h = self._sc[k]; c.inc()
+        if ok: h.observe(seconds)
 
 _RID = re.compile(r"[A-Za-z0-9._:@+=/-]{1,64}")   # safe in a header, a log line and the log's request_id column (64)
 
@@ -522,6 +547,12 @@ class _ServiceCollector:
         srv = self.server
         yield G("mlops_nb_follow_error", "1 while the service cannot follow its alias (deleted, registry unreachable): /metadata says why",
                 value=1.0 if srv.error else 0.0)
+        cand = srv.candidate
+        yield G("mlops_nb_candidate_version", "version evaluated live beside the champion (0: none)", value=float(cand.ref.version or 0) if cand else 0.0)
+        yield G("mlops_nb_canary_share", "share of requests the candidate answers (canary)", value=srv.s.canary if cand else 0.0)
+        if srv.shadow is not None:
+            yield G("mlops_nb_shadow_queued_requests", "requests waiting for the shadow", value=srv.shadow.q.qsize())
+            yield C("mlops_nb_shadow_dropped_requests", "requests not shadowed: the shadow's queue was full", value=srv.shadow.dropped)
         if srv.log is None: return
         st = srv.log.stats()
         yield C("mlops_nb_prediction_log_rows_written", "rows written to the prediction log", value=st["written"])
@@ -634,31 +665,111 @@ async def _body_of(req, tabular=False):
 
 # %% ../nbs/08_serve.ipynb #ab2b0a76
 def _predict_rows(cur, raw, parse, max_rows):
-    "Parse, check and score one request's body with the model `cur`: on a scoring thread, off the event loop."
+    "Parse, check and score one request's body with the model `cur`, on a scoring thread: (predictions, warnings, rows, columns, frame, seconds)."
     df, warns, rows, cols = to_frame(parse(raw), cur.schema, max_rows)
+    t0 = time.perf_counter()
     try:
         with _scoring(): pred = cur.model.predict(df)
-    except (ValueError, TypeError) as e: raise InputError(f"the model could not score these rows: {e}", "body") from None
-    return pred, warns, rows, cols
+    except (ValueError, TypeError) as e:
+        err = InputError(f"the model could not score these rows: {e}", "body"); err.scoring = True; raise err from None
+    return pred, warns, rows, cols, df, time.perf_counter() - t0
+
+def _canary_rows(srv, cand, cur, raw, parse):
+    "(the version that answered, its `_predict_rows`, the canary's error): if the canary `cand` fails, the champion `cur` answers."
+    try: return cand, _predict_rows(cand, raw, parse, srv.s.max_rows), None
+    except Exception as e: failed = f"{type(e).__name__}: {str(e)[:500]}"
+    return cur, _predict_rows(cur, raw, parse, srv.s.max_rows), failed
 
 async def _score(req):
     if (d := _denied(req)) is not None: return d, None
-    srv = req.app.state.server
+    srv, m = req.app.state.server, req.app.state.metrics
     cur = srv.current   # one model for the whole request, even if the alias moves meanwhile
     if cur is None: return _err(503, "the model is not loaded yet", "model"), None
+    asked, shadow = srv.live(req.headers.get("x-request-key"))
+    ans, live = asked, asked is not cur or shadow is not None or srv.candidate is not None   # live: evaluating a candidate
     try:
         raw, parse = await _read_body(req, tabular=req.url.path == "/invocations")
-        pred, warns, rows, cols = await to_thread.run_sync(_predict_rows, cur, raw, parse, srv.s.max_rows, limiter=req.app.state.scorers)
-    except InputError as e: return _err(e.status, str(e), e.field), None
+        if ans is cur: out, failed = await to_thread.run_sync(_predict_rows, cur, raw, parse, srv.s.max_rows, limiter=req.app.state.scorers), None
+        else: ans, out, failed = await to_thread.run_sync(_canary_rows, srv, asked, cur, raw, parse, limiter=req.app.state.scorers)
+    except InputError as e:
+        if getattr(e, "scoring", False): m.scored(ans.ref.version, "answer", False, 0.0)
+        return _err(e.status, str(e), e.field), None
+    pred, warns, rows, cols, df, secs = out
     rid = req.state.request_id   # the client's X-Request-ID, or a new one (_RequestMiddleware)
-    if srv.log is not None: srv.log.log(rid, cur.ref.name, cur.ref.version, rows, cols, pred)
-    req.app.state.metrics.rows.inc(len(pred))
-    return None, (rid, cur, pred.tolist() if hasattr(pred, "tolist") else list(pred), warns)
+    m.scored(ans.ref.version, "answer", True, secs)
+    if failed: m.scored(asked.ref.version, "answer", False, 0.0); shadow = None   # the canary failed: the champion answered
+    if srv.log is not None:
+        srv.log.log(rid, ans.ref.name, ans.ref.version, rows, cols, pred)
+        if live:   # who answered, how fast; and a canary that failed
+            srv.log.log_score(rid, ans.ref.name, ans.ref.version, "answer", len(pred), None, secs)
+            if failed: srv.log.log_score(rid, ans.ref.name, asked.ref.version, "answer", len(pred), None, None, failed)
+    if shadow is not None and srv.shadow is not None: srv.shadow.submit(rid, shadow, ans, df, raw, parse, len(pred))
+    m.rows.inc(len(pred))
+    return None, (rid, ans, pred.tolist() if hasattr(pred, "tolist") else list(pred), warns)
 
 def _headers(cur, warns):
-    h = {"X-Model-Version": str(cur.ref.version)}   # X-Request-ID: on every answer, by _RequestMiddleware
+    h = {"X-Model-Version": str(cur.ref.version)}   # the version that answered; X-Request-ID: on every answer, by _RequestMiddleware
     if warns: h["X-Warnings"] = json.dumps(warns)[:2000]
     return h
+
+# %% ../nbs/08_serve.ipynb #764dcfe3
+SHADOW_QUEUE = 1000   # requests waiting for the shadow; past this they are not shadowed (counted): an answer never waits
+
+class _Shadow:
+    "One thread that scores requests with a second model off the request path and logs its answers, not returned to anyone."
+    def __init__(self, server):
+        self.server, self.q, self.dropped = server, queue.Queue(SHADOW_QUEUE), 0
+        self._thread = threading.Thread(target=self._loop, name="shadow", daemon=True); self._thread.start()
+
+    def submit(self, rid, model:Loaded, answer:Loaded, df, raw, parse, n:int):
+        "Queue request `rid` (its frame for `answer`'s schema, and its body) for `model`; dropped and counted when the queue is full."
+        try: self.q.put_nowait((rid, model, answer, df, raw, parse, n))
+        except queue.Full: self.dropped += 1
+
+    def _loop(self):
+        try: os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), 10)   # Linux: the answering threads get the cores first
+        except (AttributeError, OSError): pass
+        while (item := self.q.get()) is not None: self._score(*item)
+
+    def _score(self, rid, model, answer, df, raw, parse, n):
+        srv, err, pred, t0 = self.server, None, None, time.perf_counter()
+        try:
+            if model.schema.names() != answer.schema.names(): df = to_frame(parse(raw), model.schema, srv.s.max_rows)[0]
+            with _scoring(): pred = model.model.predict(df)
+        except Exception as e: err = f"{type(e).__name__}: {str(e)[:500]}"
+        secs = time.perf_counter() - t0
+        if srv.metrics is not None: srv.metrics.scored(model.ref.version, "shadow", err is None, secs)
+        if srv.log is not None: srv.log.log_score(rid, model.ref.name, model.ref.version, "shadow", n, pred, secs, err)
+
+    def close(self):
+        "Score and log everything queued, then stop."
+        self.q.put(None); self._thread.join()
+
+@patch
+def check_candidate(self:Server)->str|None:
+    "Load the candidate, or the version its alias points to now; None (with `candidate_error` saying why) when it has none."
+    try:
+        ref = resolve(self.candidate_uri, self.registry_uri, download=False)
+        if self.candidate is None or ref.version != self.candidate.ref.version:
+            if ref.path is None or not (ref.path/"MLmodel").exists(): ref = resolve(self.candidate_uri, self.registry_uri)
+            self.candidate = load_model(ref)
+            logging.getLogger("mlops_nb.serve").info("evaluating %s version %s live", ref.name, ref.version)
+        self.candidate_error = None
+    except Exception as e:   # no such alias (yet, or any more): live evaluation pauses; the champion is served as ever
+        if self.candidate is not None: logging.getLogger("mlops_nb.serve").info("live evaluation paused: %s", e)
+        self.candidate, self.candidate_error = None, f"{type(e).__name__}: {redact_url(str(e))}"
+    return self.candidate.ref.version if self.candidate else None
+
+@patch
+def live(self:Server, key:str|None=None)->tuple[Loaded, Loaded|None]:
+    "(the version that answers a request, the version that scores it in shadow or None): the canary's share goes to the candidate."
+    cur, cand = self.current, self.candidate
+    if cand is None or cand.ref.version == cur.ref.version: return cur, None
+    share = self.s.canary
+    if share > 0:
+        u = int.from_bytes(hashlib.blake2b(key.encode(), digest_size=8).digest()) / 2**64 if key else random.random()
+        if u < share: return cand, (cur if self.s.shadow else None)
+    return cur, (cand if self.s.shadow else None)
 
 # %% ../nbs/08_serve.ipynb #5a3b9917
 async def _invocations(request: Request):
@@ -720,7 +831,9 @@ async def _metadata(request: Request):
     if cur is None: return _err(503, "the model is not loaded yet", "model")
     return {"model_uri": redact_url(cur.ref.uri), "model_name": cur.ref.name, "model_version": cur.ref.version,
             "alias": cur.ref.alias, "loaded_at": cur.loaded_at, "input_schema": cur.schema.to_dict(), "lineage": cur.ref.tags,
-            "registry_uri": redact_url(srv.registry_uri), "follow_error": srv.error, "max_rows": srv.s.max_rows}
+            "registry_uri": redact_url(srv.registry_uri), "follow_error": srv.error, "max_rows": srv.s.max_rows,
+            "live": {"candidate_uri": srv.candidate_uri, "candidate_version": srv.candidate.ref.version if srv.candidate else None,
+                     "shadow": bool(srv.s.shadow), "canary": srv.s.canary, "candidate_error": srv.candidate_error}}
 
 async def _prom(request: Request):
     from prometheus_client import generate_latest, CONTENT_TYPE_LATEST
@@ -785,6 +898,7 @@ def create_app(model_uri:str|None=None, # models:/NAME@ALIAS (default: models:/M
                   description="Scores the registered model given at start-up. MLflow scoring protocol on /invocations.")
     st = app.state
     st.server, st.metrics = srv, _Metrics()
+    srv.metrics = st.metrics   # the shadow counts its scorings there
     st.metrics.registry.register(_ServiceCollector(srv))
     st.api_key, st.max_body = (srv.s.api_key or "").encode(), int(srv.s.max_body_mb * 1024 * 1024)
     st.mlflow_version = _mlflow_version()
