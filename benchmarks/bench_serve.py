@@ -4,10 +4,11 @@
 
 Makes a demo project (breast_cancer, 30 columns), starts each server on loopback in turn, and measures: start to first
 answer; one-row and thousand-row requests with one keep-alive client; eight concurrent clients for --duration seconds.
-Ours runs with schema checks and prediction logging on. Prints each figure and the ratio ours/theirs; then ours again
-with --workers 2 (two service processes on the port, one prediction log), for how throughput grows with workers.
+Ours runs with schema checks and prediction logging on. Prints each figure and the ratio ours/theirs; then ours with
+`--shadow` (another version scores every request off the request path, its answers logged: the cost a client sees
+should be nil), and ours with --workers 2 (two service processes on the port, one prediction log).
 """
-import argparse, http.client, json, os, signal, socket, subprocess, sys, threading, time
+import argparse, http.client, json, os, signal, socket, sqlite3, subprocess, sys, threading, time
 from pathlib import Path
 
 BIN = Path(sys.executable).parent
@@ -95,6 +96,14 @@ def main():
     print(f"ratios (ours/mlflow): 1 row {ours['rps1']/theirs['rps1']:.2f}x (goal >= 3) | 1000 rows {ours['rps1000']/theirs['rps1000']:.2f}x (goal >= 2) | "
           f"8 clients {ours['rps8']/theirs['rps8']:.2f}x, errors {ours['errors']} (goal 0) | start {ours['startup']/theirs['startup']:.2f} (goal <= 0.5) | "
           f"our p99/p50 {ours['p99']/ours['p50']:.2f} (goal <= 2)")
+    with sqlite3.connect(d / "workspace" / "mlflow.db") as con:
+        champ = str(con.execute("select version from registered_model_aliases where name = 'breast_cancer' and alias = 'champion'").fetchone()[0])
+        shadow = str(max(v for (v,) in con.execute("select version from model_versions where name = 'breast_cancer'") if str(v) != champ))
+    port = free_port()
+    sh = measure("shadow", [str(BIN / "mlops-nb"), "serve", "--port", str(port), "--shadow", shadow], d, env, port, a.duration)
+    print(f"shadow on (version {shadow} beside champion {champ}) / off: 1 row {sh['rps1']/ours['rps1']:.2f}x (goal >= 0.9) | "
+          f"p50 {sh['p50']/ours['p50']:.2f}x (goal <= 1.15) | p99 {sh['p99']/ours['p99']:.2f}x | 8 clients {sh['rps8']/ours['rps8']:.2f}x | "
+          f"1000 rows {sh['rps1000']/ours['rps1000']:.2f}x | shadow on against mlflow, 1 row {sh['rps1']/theirs['rps1']:.2f}x (goal >= 3)")
     port = free_port()
     two = measure("ours x2", [str(BIN / "mlops-nb"), "serve", "--port", str(port), "--workers", "2"], d, env, port, a.duration)
     print(f"workers (ours, 8 clients): 1 worker {ours['rps8']:.1f} req/s, 2 workers {two['rps8']:.1f} req/s ({two['rps8']/ours['rps8']:.2f}x; "

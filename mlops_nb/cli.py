@@ -133,6 +133,7 @@ def cmd_rollback(args)->int:
     print(f"{args.name}: champion is now version {rec['version']} (was {rec['previous']}), rolled back by {rec['by']}")
     return 0
 
+# %% ../nbs/12_cli.ipynb #fb1841c6
 def _describe(label, v)->list[str]:
     if v is None: return [f"  {label:<11}none"]
     out = [f"  {label:<11}version {v['version']}  verdict: {v.get('verdict', 'not validated')}  created {v['created']}"]

@@ -20,10 +20,10 @@ from anyio import to_thread              # (starlette's own dependency: no impor
 
 # %% auto #0
 __all__ = ['NUMERIC', 'NUMBER_TEXT', 'INTEGER_TEXT', 'NUMBER_LIMIT', 'INTEGER_LIMIT', 'BOOLEAN_TEXT', 'OPEN', 'SCORING_THREADS',
-           'CSV', 'PARQUET', 'SHADOW_QUEUE', 'SCORERS', 'Column', 'InputSchema', 'InputError', 'schema_from_signature',
-           'categories_from_model', 'to_frame', 'FastPipeline', 'Loaded', 'load_model', 'candidate_uri', 'Server',
-           'column_schema', 'csv_schema', 'request_schema', 'openapi_doc', 'request_id', 'frame_body', 'create_app',
-           'serve', 'worker_app']
+           'CSV', 'PARQUET', 'SHADOW_QUEUE', 'SHADOW_WAIT', 'SHADOW_ROWS', 'SCORERS', 'Column', 'InputSchema',
+           'InputError', 'schema_from_signature', 'categories_from_model', 'to_frame', 'FastPipeline', 'Loaded',
+           'load_model', 'candidate_uri', 'Server', 'column_schema', 'csv_schema', 'request_schema', 'openapi_doc',
+           'request_id', 'frame_body', 'create_app', 'serve', 'worker_app']
 
 # %% ../nbs/08_serve.ipynb #b99e5fec
 NUMERIC = {"double", "float", "long", "integer"}
@@ -714,6 +714,18 @@ def _headers(cur, warns):
 
 # %% ../nbs/08_serve.ipynb #764dcfe3
 SHADOW_QUEUE = 1000   # requests waiting for the shadow; past this they are not shadowed (counted): an answer never waits
+SHADOW_WAIT, SHADOW_ROWS = 0.05, 2000   # the shadow scores what arrived within 50 ms (at most 2,000 rows) in one call
+
+def _shadow_frame(srv, item):
+    "A queued request's frame for the shadow's model: the answer's, unless their schemas differ."
+    rid, model, answer, df, raw, parse, n = item
+    return df if model.schema.names() == answer.schema.names() else to_frame(parse(raw), model.schema, srv.s.max_rows)[0]
+
+def _same_model(batch:list)->list[list]:
+    "`batch` in groups of one shadow model each, in order."
+    groups = {}
+    for it in batch: groups.setdefault(id(it[1]), []).append(it)
+    return list(groups.values())
 
 class _Shadow:
     "One thread that scores requests with a second model off the request path and logs its answers, not returned to anyone."
@@ -729,22 +741,38 @@ class _Shadow:
     def _loop(self):
         try: os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), 10)   # Linux: the answering threads get the cores first
         except (AttributeError, OSError): pass
-        while (item := self.q.get()) is not None: self._score(*item)
+        while True:
+            batch, item, until = [], self.q.get(), time.monotonic() + SHADOW_WAIT
+            while item is not None:   # gather what arrives for a moment: one scoring for many requests holds the GIL far less
+                batch.append(item)
+                if sum(b[-1] for b in batch) >= SHADOW_ROWS or (left := until - time.monotonic()) <= 0: break
+                try: item = self.q.get(timeout=left)
+                except queue.Empty: break
+            for group in _same_model(batch): self._score(group)
+            if item is None: return
 
-    def _score(self, rid, model, answer, df, raw, parse, n):
-        srv, err, pred, t0 = self.server, None, None, time.perf_counter()
+    def _score(self, group):
+        "Score requests of one model at once; if that fails, one by one, so each error is its own request's."
+        import pandas as pd
+        srv, model, t0 = self.server, group[0][1], time.perf_counter()
         try:
-            if model.schema.names() != answer.schema.names(): df = to_frame(parse(raw), model.schema, srv.s.max_rows)[0]
-            with _scoring(): pred = model.model.predict(df)
-        except Exception as e: err = f"{type(e).__name__}: {str(e)[:500]}"
-        secs = time.perf_counter() - t0
-        if srv.metrics is not None: srv.metrics.scored(model.ref.version, "shadow", err is None, secs)
-        if srv.log is not None: srv.log.log_score(rid, model.ref.name, model.ref.version, "shadow", n, pred, secs, err)
+            with _scoring(): pred, err = model.model.predict(pd.concat([_shadow_frame(srv, g) for g in group], ignore_index=True)), None
+        except Exception as e:
+            if len(group) > 1:
+                for g in group: self._score([g])
+                return
+            pred, err = None, f"{type(e).__name__}: {str(e)[:500]}"
+        secs, total, k = time.perf_counter() - t0, sum(g[-1] for g in group), 0
+        for rid, m, _, _, _, _, n in group:   # a request's time: its share of the call's
+            part, k = (None if pred is None else pred[k:k + n]), k + n
+            if srv.metrics is not None: srv.metrics.scored(m.ref.version, "shadow", err is None, secs * n / total)
+            if srv.log is not None: srv.log.log_score(rid, m.ref.name, m.ref.version, "shadow", n, part, secs * n / total, err)
 
     def close(self):
         "Score and log everything queued, then stop."
         self.q.put(None); self._thread.join()
 
+# %% ../nbs/08_serve.ipynb #880d5862
 @patch
 def check_candidate(self:Server)->str|None:
     "Load the candidate, or the version its alias points to now; None (with `candidate_error` saying why) when it has none."

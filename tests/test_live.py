@@ -105,6 +105,16 @@ def test_shadow_changes_nothing_for_clients_and_logs_both_versions(demo, data, t
     shadow = live[live.role == "shadow"].set_index("request_id")["prediction"]
     assert shadow.nunique() == 1   # version 3 is the dummy: one class for every row
     assert live["label"].notna().sum() == 600   # every label joins both versions' predictions
+    # the monitor reports both versions side by side on the same requests
+    mon = mlops_nb("run", "monitor", "--json", "-p", "monitor_window", "150", cwd=demo, timeout=600,
+                   env=base_env(demo, MLOPS_NB_PREDICTION_STORE=store))
+    assert mon.returncode == 0, mon.stdout[-3000:] + mon.stderr[-3000:]
+    res = json.loads(mon.stdout.strip().splitlines()[-1])
+    c = res["live"][challenger]
+    assert c["requests"] == 300 and c["candidate"]["labelled"] == 300 and c["champion"]["version"] == champion
+    assert c["candidate"]["metric"] < c["champion"]["metric"] and 0 < c["agreement"] < 1, c   # the dummy is worse, and differs
+    page = open(res["report"]).read()
+    assert "Live evaluation: champion and candidate on the same requests" in page and page.count("rows 150-299") >= 2
 
 
 def test_canary_answers_its_share_sticky_per_key(demo, data, tmp_path):
