@@ -139,6 +139,7 @@ def check_triggers(s:Settings, state:dict, champ:Champion, monitor_result:dict|N
             if name == "performance":
                 deg = v.get("performance_degraded")
                 why = (f"{v['metric']} {v['current']:.4g} against {v['baseline']:.4g} at training ({v['degradation']:+.1%})"
+                       + (", estimated without labels" if v.get("performance_basis") == "estimate" else "")
                        if v.get("current") is not None else v.get("note") or "no labels")
                 out.append(Trigger(name, bool(deg), ("degraded: " if deg else "") + why))
             else:

@@ -315,6 +315,7 @@ def window_labels(df:pd.DataFrame, kind:str, size, offset:int=0)->pd.Series:
 @dataclass
 class Window:
     label:str; drift:DriftAccumulator; perf:PerfAccumulator; start:object = None; end:object = None
+    est:object = None   # the window's performance estimate without labels (`estimate.WindowEstimate`), when the model has one
 
 @dataclass
 class MonitorResult:
@@ -340,9 +341,11 @@ def metrics_table(self:MonitorResult)->pd.DataFrame:
     out = []
     for w in self.windows:
         d, m = self.drift[w.label], w.perf.metrics()
+        e = w.est.metrics() if w.est is not None else {}
         out.append(dict(window=w.label, start=w.start, end=w.end, rows=w.drift.rows, labels=w.perf.n, drift_share=d.share,
                         drift=d.detected, drifted=", ".join(d.drifted), **{k: m.get(k) for k in (m or {})},
-                        degradation=degradation(self.metric, base.get(self.metric), m.get(self.metric)) if m else None))
+                        degradation=degradation(self.metric, base.get(self.metric), m.get(self.metric)) if m else None,
+                        **{f"estimated_{k}": v for k, v in e.items() if k != "rows"}))
     return pd.DataFrame(out)
 
 # %% ../nbs/09_monitor.ipynb #aca697d8
@@ -359,10 +362,17 @@ def verdict(self:MonitorResult)->dict:
     d = self.drift[w.label]
     out.update(drift_detected=d.detected, drifted_features=d.drifted, drift_share=d.share, prediction_drift=d.prediction_drift,
                labels=w.perf.n)
+    est = w.est.metrics() if w.est is not None else {}
+    if est: out["estimated"] = est   # CBPE or DLE, with bands: unbiased only without concept drift
     if w.perf.n >= s.monitor_min_rows and base is not None:
         cur = w.perf.metrics()[self.metric]; deg = degradation(self.metric, base, cur)
-        out.update(current=cur, degradation=deg, performance_degraded=deg > s.perf_max_drop)
-    else: out["note"] = f"{w.perf.n} labelled rows in window {w.label} (at least {s.monitor_min_rows} judge performance)"
+        out.update(current=cur, degradation=deg, performance_degraded=deg > s.perf_max_drop, performance_basis="labels")
+    else:
+        out["note"] = f"{w.perf.n} labelled rows in window {w.label} (at least {s.monitor_min_rows} judge performance)"
+        if s.perf_estimate and est.get(self.metric) is not None and base is not None:   # judged on the estimate instead, and said so
+            cur = est[self.metric]; deg = degradation(self.metric, base, cur)
+            out.update(current=cur, degradation=deg, performance_degraded=deg > s.perf_max_drop, performance_basis="estimate",
+                       note=out["note"] + f"; judged on the estimated {self.metric} (perf_estimate)")
     return out
 
 # %% ../nbs/09_monitor.ipynb #9eaf79a7
@@ -370,6 +380,7 @@ def monitor(reference:dict,            # from `load_reference` or `reference_sta
             chunks,                    # DataFrame chunks: the features, `_prediction`, `_label` and (time windows) `_ts`
             s:Settings|None=None,      # drift and monitoring settings
             window:str|None=None,      # overrides `s.monitor_window`
+            estimator=None,            # performance without labels (`estimate.load_estimator`): estimated per window
            )->MonitorResult:
     "Drift and performance of `chunks` per window against `reference`."
     s = s or Settings()
@@ -381,8 +392,9 @@ def monitor(reference:dict,            # from `load_reference` or `reference_sta
         if kind == "time" and "_ts" not in df: raise MonitorError("time windows need a time per row: monitor the prediction log, or use a row count")
         labels = window_labels(df, kind, size, offset); offset += len(df)
         for lab, part in df.groupby(labels, sort=False):
-            w = wins.get(lab) or wins.setdefault(lab, Window(lab, DriftAccumulator(reference), PerfAccumulator(task)))
+            w = wins.get(lab) or wins.setdefault(lab, Window(lab, DriftAccumulator(reference), PerfAccumulator(task), est=estimator and estimator.window()))
             w.drift.update(part, part["_prediction"] if "_prediction" in part else None)
+            if w.est is not None and "_prediction" in part: w.est.update(part[raw_columns(reference)], part["_prediction"], part.get("_label"))
             if "_label" in part and "_prediction" in part: w.perf.update(part["_label"], part["_prediction"])
             if "_ts" in part:
                 lo, hi = part["_ts"].min(), part["_ts"].max()
@@ -410,6 +422,15 @@ def _in_notebook()->bool:
     try: return get_ipython().__class__.__name__ == "ZMQInteractiveShell"  # noqa: F821
     except NameError: return False
 
+# %% ../nbs/09_monitor.ipynb #2b227251
+def _estimate_line(e:dict, metric:str)->str:
+    "The report's line on the window's performance estimate, with its band and its limit."
+    shown = [k for k in (metric, "accuracy", "roc_auc", "f1", "mae", "rmse") if k in e]
+    figs = ", ".join(f"{k} {e[k]:.4g} ({e[k + '_low']:.4g} to {e[k + '_high']:.4g})" for k in dict.fromkeys(shown))
+    real = f"; realised roc_auc {e['realised_roc_auc']:.4g}" if "realised_roc_auc" in e else ""
+    return (f"estimated without labels on {e['rows']} rows: {figs}{real}. The estimate (CBPE or DLE) holds while the relation of the "
+            "inputs to the label is unchanged: under concept drift it can look right while the model is wrong; labels tell")
+
 # %% ../nbs/09_monitor.ipynb #740b5566
 def monitor_report(result:MonitorResult, title:str, max_plots:int=8, extra:str="")->str:
     "The monitoring report as one self-contained HTML page."
@@ -425,7 +446,9 @@ def monitor_report(result:MonitorResult, title:str, max_plots:int=8, extra:str="
              f"prediction drift: {'yes' if v['prediction_drift'] else 'no'}",
              *([f"derived by the model's features step: {', '.join(result.reference['derived'])}"] if result.reference.get("derived") else []),
              f"{v['metric']}: " + (f"{v['current']:.4g} against {v['baseline']:.4g} at training ({v['degradation']:+.1%} worse, limit {s.perf_max_drop:.0%})"
-                                   if v["current"] is not None else v.get("note", "no labels"))]
+                                   + (" - the estimate, without labels" if v.get("performance_basis") == "estimate" else "")
+                                   if v["current"] is not None else v.get("note", "no labels")),
+             *([_estimate_line(v["estimated"], v["metric"])] if v.get("estimated") else [])]
     parts = [report.status(not bad, headline), report.items(lines), "<h2>Drift per feature</h2>", report.table(d.table)]
     show = d.drifted[:max_plots] or list(d.table.feature[:min(4, max_plots)])
     imgs = []
@@ -497,6 +520,7 @@ def log_verdict(result:MonitorResult)->dict:
         mlflow.log_metrics({"rows": result.rows, "drift_share": drift.share, "drifted_features": len(drift.drifted),
                             **{f"psi.{f.feature}": f.psi for f in drift.features}})
         mlflow.log_text(drift.table.to_csv(index=False), "drift_table.csv")
+    if verdict.get("estimated"): mlflow.log_metrics({f"estimated.{k}": v for k, v in verdict["estimated"].items()})
     if verdict["current"] is not None:
         mlflow.log_metrics({f"current.{verdict['metric']}": verdict["current"], "degradation": verdict["degradation"]})
     mlflow.log_dict(verdict, "verdict.json")
@@ -519,5 +543,6 @@ def verdict_line(verdict:dict,  # from `MonitorResult.verdict` (or `log_verdict`
     v = verdict
     return (f"{'DRIFT' if v['drift_detected'] else 'no drift'}: {', '.join(v['drifted_features']) or 'no feature'} drifted "
             f"(share {v['drift_share']:.0%}); performance {'DEGRADED' if v['performance_degraded'] else 'ok'}"
-            + (f" ({v['metric']} {v['current']:.4g} against {v['baseline']:.4g})" if v['current'] is not None else f" ({v.get('note', '')})")
+            + (f" ({v['metric']} {v['current']:.4g} against {v['baseline']:.4g}" + (", estimated without labels)" if v.get("performance_basis") == "estimate" else ")")
+               if v['current'] is not None else f" ({v.get('note', '')})")
             + f"\nreport: {report_path}")

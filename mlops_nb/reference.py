@@ -145,4 +145,4 @@ def load_reference(model_uri:str)->dict:
         raise MonitorError(f"{name} version {mv.version} was logged without reference statistics ({REFERENCE_ARTIFACT} in run "
                            f"{mv.run_id}): retrain it with this version of mlops_nb, or monitor another version") from None
     ref = json.loads(Path(path).read_text())
-    return ref | dict(model_name=name, model_version=str(mv.version))
+    return ref | dict(model_name=name, model_version=str(mv.version), run_id=mv.run_id)

@@ -322,12 +322,17 @@ def fit_and_evaluate(X_train:pd.DataFrame, y_train:pd.Series, X_test:pd.DataFram
 def log_challenger(model, X_train:pd.DataFrame, X_test:pd.DataFrame, metrics:dict, task:str,
                    s, # settings: model_name, target, trusted
                    tags:dict|None=None, # lineage tags of the model version
+                   y_test:pd.Series|None=None, # the held-out labels: what performance estimates without labels learn from
                   )->dict:
     "Log and register `model` as a new version of `s.model_name` and make it the challenger: `log_model`'s dict and the `aliases`."
     from mlops_nb.reference import reference_stats
     from mlops_nb.registry import register_candidate, refresh_descriptions
+    from mlops_nb.estimate import estimate_reference, log_error_models
     reference = reference_stats(X_train, model.predict(X_test), task, metrics, s.target, model=model)
+    errors = None
+    if y_test is not None: reference["estimate"], errors = estimate_reference(model, X_test, y_test, task, getattr(s, "seed", 0))
     mv = log_model(model, X_train, s.model_name, tags=tags, reference=reference, trusted=getattr(s, "trusted", ""))
+    log_error_models(errors)
     aliases = register_candidate(s.model_name, mv["model_version"])
     refresh_descriptions(s.model_name, mv["model_version"])   # its metrics and data, readable in MLflow's UI
     return {**mv, "aliases": aliases}

@@ -1,0 +1,59 @@
+"""Performance without labels through the real pipelines: train logs what the estimate needs, monitor estimates each
+window of a batch without its labels, and with `perf_estimate` judges on it (papermill runs of the shipped notebooks)."""
+import json, os
+
+import numpy as np
+import pytest
+
+from conftest import mlops_nb
+
+
+def synthetic(n, spread, seed):
+    "Rows whose label depends on the inputs the same way in every batch; `spread` sets how far from the boundary they lie."
+    import pandas as pd
+    rng = np.random.default_rng(seed)
+    X = pd.DataFrame({"x1": rng.normal(0, spread, n), "x2": rng.normal(0, 1, n), "x3": rng.normal(0, 1, n)})
+    p = 1 / (1 + np.exp(-(2.0 * X.x1 - 1.0 * X.x2)))
+    return X.assign(y=np.where(rng.uniform(size=n) < p, "yes", "no"))
+
+
+@pytest.fixture
+def trained(project, clean_env):
+    synthetic(5000, 1.0, 0).to_csv(project / "reference.csv", index=False)
+    env = {**os.environ, "MLOPS_NB_DATA": "reference.csv", "MLOPS_NB_TARGET": "y", "MLOPS_NB_MODEL_NAME": "synth",
+           "MLOPS_NB_ESTIMATOR": "logistic_regression"}
+    for step in ("train", "validate"):
+        p = mlops_nb("run", step, cwd=project, env=env)
+        assert p.returncode == 0, p.stdout[-2000:] + p.stderr[-2000:]
+    return project, env
+
+
+def monitor(project, env, batch, *params):
+    p = mlops_nb("run", "monitor", "--json", "-p", "current", batch, *params, cwd=project, env=env, timeout=600)
+    assert p.returncode == 0, p.stdout[-3000:] + p.stderr[-3000:]
+    return json.loads(p.stdout.strip().splitlines()[-1])
+
+
+def test_estimated_beside_realised_and_judged_without_labels(trained):
+    project, env = trained
+    # covariate shift: most rows now lie near the decision boundary, where the model is right less often
+    shifted = synthetic(3000, 0.3, 1)
+    shifted.to_csv(project / "shifted.csv", index=False)
+    shifted.drop(columns="y").to_csv(project / "shifted_unlabelled.csv", index=False)
+
+    same = monitor(project, env, "reference.csv")   # the training period itself: estimate and truth agree
+    assert same["estimated"]["accuracy_low"] <= same["current"] <= same["estimated"]["accuracy_high"], same
+    labelled = monitor(project, env, "shifted.csv")  # labels present: the realised metric judges; the estimate beside it
+    e, real = labelled["estimated"], labelled["current"]
+    assert labelled["performance_basis"] == "labels" and e["rows"] == 3000 and labelled["performance_degraded"] is True
+    assert e["accuracy_low"] <= real <= e["accuracy_high"], (e, real)   # the estimate's band holds the realised accuracy
+    assert e["accuracy"] < same["estimated"]["accuracy"] - 0.05 and "realised_roc_auc" in e
+    assert e["roc_auc_low"] <= e["realised_roc_auc"] <= e["roc_auc_high"], e
+    page = open(labelled["report"]).read()
+    assert "estimated without labels on 3000 rows" in page and "concept drift" in page
+
+    blind = monitor(project, env, "shifted_unlabelled.csv", "-p", "perf_estimate", "true")   # no labels: judged on the estimate
+    assert blind["labels"] == 0 and blind["performance_basis"] == "estimate" and blind["performance_degraded"] is True, blind
+    assert blind["current"] == pytest.approx(e["accuracy"]) and "judged on the estimated accuracy" in blind["note"]
+    quiet = monitor(project, env, "shifted_unlabelled.csv")   # perf_estimate off (the default): shown, not judged
+    assert quiet["performance_degraded"] is False and quiet["current"] is None and quiet["estimated"]["rows"] == 3000
