@@ -22,10 +22,10 @@ from .reference import GRID, MAX_CATEGORIES, REFERENCE_ARTIFACT, sketch, referen
 from .predlog import read_log
 
 # %% auto #0
-__all__ = ['EPS', 'psi', 'parse_feature_thresholds', 'FeatureDrift', 'DriftResult', 'DriftAccumulator', 'compute_drift',
-           'monitor_metric', 'PerfAccumulator', 'degradation', 'parse_window', 'parse_since', 'window_labels', 'Window',
-           'MonitorResult', 'monitor', 'plot_feature', 'monitor_report', 'derived_chunks', 'current_data',
-           'log_verdict', 'save_report', 'verdict_line']
+__all__ = ['EPS', 'ALERT_TRIES', 'ALERT_TIMEOUT', 'psi', 'parse_feature_thresholds', 'FeatureDrift', 'DriftResult',
+           'DriftAccumulator', 'compute_drift', 'monitor_metric', 'PerfAccumulator', 'degradation', 'parse_window',
+           'parse_since', 'window_labels', 'Window', 'MonitorResult', 'monitor', 'plot_feature', 'monitor_report',
+           'derived_chunks', 'current_data', 'log_verdict', 'save_report', 'verdict_line', 'alert_text', 'send_alert']
 
 # %% ../nbs/09_monitor.ipynb #374364fa
 EPS = 1e-4
@@ -361,7 +361,7 @@ def verdict(self:MonitorResult)->dict:
     if w is None: return out | dict(note=f"no window has {s.monitor_min_rows} rows (monitor_min_rows): nothing judged")
     d = self.drift[w.label]
     out.update(drift_detected=d.detected, drifted_features=d.drifted, drift_share=d.share, prediction_drift=d.prediction_drift,
-               labels=w.perf.n)
+               labels=w.perf.n, psi={f.feature: f.psi for f in d.features})
     est = w.est.metrics() if w.est is not None else {}
     if est: out["estimated"] = est   # CBPE or DLE, with bands: unbiased only without concept drift
     if w.perf.n >= s.monitor_min_rows and base is not None:
@@ -510,8 +510,8 @@ def current_data(s:Settings,                # `target` (a batch's labels) and `p
     return chunks, (f"prediction log {redact_url(store)}: version {version}" + (f", since {since:%Y-%m-%d %H:%M} UTC" if since else "") + made)
 
 # %% ../nbs/09_monitor.ipynb #aca8181d
-def log_verdict(result:MonitorResult)->dict:
-    "Log the verdict of `result` and the drift of its judged window to the active MLflow run; return the verdict."
+def log_verdict(result:MonitorResult, extra:dict|None=None)->dict:
+    "Log the verdict of `result`, the drift of its judged window (and `extra` metrics) to the active MLflow run; return the verdict."
     import mlflow
     verdict = result.verdict()
     w = result.judged()
@@ -523,16 +523,20 @@ def log_verdict(result:MonitorResult)->dict:
     if verdict.get("estimated"): mlflow.log_metrics({f"estimated.{k}": v for k, v in verdict["estimated"].items()})
     if verdict["current"] is not None:
         mlflow.log_metrics({f"current.{verdict['metric']}": verdict["current"], "degradation": verdict["degradation"]})
+    if extra: mlflow.log_metrics(extra)
     mlflow.log_dict(verdict, "verdict.json")
     return verdict
 
 # %% ../nbs/09_monitor.ipynb #88b85a76
 def save_report(page:str,      # the report, from `monitor_report`
                 folder,        # where reports go (the pipeline: `monitoring/` in the workspace)
-                model_name:str, version)->Path:
-    "Save `page` as `folder`/NAME-vVERSION-YYYYmmdd-HHMMSS.html (local time) and as NAME-latest.html; return the first."
+                model_name:str, version, log:bool=False)->Path:
+    "Save `page` as `folder`/NAME-vVERSION-YYYYmmdd-HHMMSS.html (local time) and as NAME-latest.html (`log`: to the active MLflow run too); return the first."
     path = report.save(page, Path(folder)/f"{model_name}-v{version}-{utc_now().astimezone():%Y%m%d-%H%M%S}.html")
     report.save(page, path.parent/f"{model_name}-latest.html")
+    if log:
+        import mlflow
+        mlflow.log_artifact(str(path), "report")
     return path
 
 # %% ../nbs/09_monitor.ipynb #fc337779
@@ -546,3 +550,44 @@ def verdict_line(verdict:dict,  # from `MonitorResult.verdict` (or `log_verdict`
             + (f" ({v['metric']} {v['current']:.4g} against {v['baseline']:.4g}" + (", estimated without labels)" if v.get("performance_basis") == "estimate" else ")")
                if v['current'] is not None else f" ({v.get('note', '')})")
             + f"\nreport: {report_path}")
+
+# %% ../nbs/09_monitor.ipynb #ea24f4c7
+ALERT_TRIES, ALERT_TIMEOUT = 3, 5.0   # attempts per alert, seconds each
+
+def _where(url:str)->str:
+    from urllib.parse import urlsplit
+    u = urlsplit(url); return f"{u.scheme}://{u.hostname or ''}{':%d' % u.port if u.port else ''}"   # never the path or query: the secret
+
+def alert_text(v:dict, report)->str:
+    "One line for people: which model, what changed, and where the report is."
+    bad = [w for w, on in (("DRIFT", v["drift_detected"]), ("PERFORMANCE DEGRADED", v["performance_degraded"])) if on]
+    perf = (f"; {v['metric']} {v['current']:.4g} against {v['baseline']:.4g}" + (" (estimated)" if v.get("performance_basis") == "estimate" else "")
+            if v.get("current") is not None else "")
+    feats = f"; drifted: {', '.join(v['drifted_features'][:8])}" if v["drifted_features"] else ""
+    return f"{v['model_name']} version {v['model_version']}: {' and '.join(bad) or 'back to normal'}{feats}{perf}. Report: {report}"
+
+def _post(url:str, body:bytes)->None:
+    import urllib.request
+    req = urllib.request.Request(url, body, {"Content-Type": "application/json"}, method="POST")
+    with urllib.request.urlopen(req, timeout=ALERT_TIMEOUT) as r: r.read()
+
+def send_alert(s:Settings, verdict:dict, report)->dict|None:
+    "POST `verdict` to `s.alert_url` when it changed since the last one on this model version; None when nothing changed. Never raises."
+    import json, logging, os, time
+    state_file = s.workspace_path/"monitoring"/"alert_state.json"
+    key, now_ = f"{verdict['model_name']}/{verdict['model_version']}", dict(drift=bool(verdict["drift_detected"]), degraded=bool(verdict["performance_degraded"]))
+    try: states = json.loads(state_file.read_text()) if state_file.exists() else {}
+    except ValueError: states = {}
+    if states.get(key, dict(drift=False, degraded=False)) == now_: return None
+    out = dict(sent=False, reason="alert_url is not set")
+    if s.alert_url:
+        body = json.dumps(dict(text=alert_text(verdict, report), report=str(report), **verdict), default=str).encode()
+        for attempt in range(1, ALERT_TRIES + 1):
+            try: _post(s.alert_url, body); out = dict(sent=True, attempts=attempt, to=_where(s.alert_url)); break
+            except Exception as e: out = dict(sent=False, attempts=attempt, to=_where(s.alert_url), error=type(e).__name__ + (f" {e.code}" if hasattr(e, "code") else ""))
+            if attempt < ALERT_TRIES: time.sleep(0.5 * attempt)
+        if not out["sent"]: logging.getLogger("mlops_nb.monitor").warning("alert to %s failed %d times (%s): sent again at the next run", out["to"], ALERT_TRIES, out["error"])
+    if out["sent"] or not s.alert_url:   # remembered once delivered (or when nobody is to be told)
+        state_file.parent.mkdir(parents=True, exist_ok=True); tmp = state_file.with_suffix(".tmp")
+        tmp.write_text(json.dumps(states | {key: now_})); os.replace(tmp, state_file)
+    return out

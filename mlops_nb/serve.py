@@ -538,6 +538,42 @@ class _RequestMiddleware:
 
 _KNOWN = {"/invocations", "/predict", "/feedback", "/health", "/ready", "/ping", "/metadata", "/metrics", "/version"}
 
+# %% ../nbs/08_serve.ipynb #e1050312
+_VERDICT = {}   # the monitor's result file as last read: (path, mtime) -> verdict
+
+def _latest_verdict(srv)->dict|None:
+    "The monitor pipeline's latest verdict (WORKSPACE/results/monitor.json) when it judged the version served; read again only when the file changed."
+    p = srv.s.workspace_path/"results"/"monitor.json"
+    try: key = (str(p), p.stat().st_mtime_ns)
+    except OSError: return None
+    if key not in _VERDICT:
+        try: _VERDICT.clear(); _VERDICT[key] = json.loads(p.read_text())
+        except (OSError, ValueError): return None
+    v = _VERDICT[key]
+    cur = srv.current
+    ok = v.get("status") == "succeeded" and cur is not None and str(v.get("model_version")) == str(cur.ref.version) and v.get("model_name") == cur.ref.name
+    return v if ok else None
+
+def _monitor_gauges(srv):
+    "The served version's latest monitor verdict as Prometheus gauges, for alert rules."
+    from prometheus_client.core import GaugeMetricFamily as G
+    from datetime import datetime
+    v = _latest_verdict(srv)
+    if v is None: return
+    yield G("mlops_nb_monitor_drift_detected", "1 when the latest monitor verdict on the served version found data drift", value=float(bool(v.get("drift_detected"))))
+    yield G("mlops_nb_monitor_drift_share", "share of features drifted in the judged window", value=float(v.get("drift_share") or 0))
+    psi = G("mlops_nb_monitor_feature_psi", "PSI of each feature in the judged window", labels=["feature"])
+    for f, x in (v.get("psi") or {}).items(): psi.add_metric([f], float(x))
+    yield psi
+    yield G("mlops_nb_monitor_performance_degraded", "1 when the latest verdict found performance degraded (on labels, or on the estimate)", value=float(bool(v.get("performance_degraded"))))
+    m = G("mlops_nb_monitor_metric", "the judged window's metric: realised on labels, and estimated without them", labels=["metric", "basis"])
+    if v.get("current") is not None and v.get("performance_basis") == "labels": m.add_metric([v["metric"], "realised"], float(v["current"]))
+    for k, x in (v.get("estimated") or {}).items():
+        if k in ("accuracy", "f1", "roc_auc", "mae", "rmse"): m.add_metric([k, "estimated"], float(x))
+    yield m
+    if v.get("finished"):
+        yield G("mlops_nb_monitor_verdict_timestamp_seconds", "when the latest verdict was made (Unix time)", value=datetime.fromisoformat(v["finished"]).timestamp())
+
 # %% ../nbs/08_serve.ipynb #facfa403
 class _ServiceCollector:
     "What /metrics says of the prediction log and of following the alias, read from the server at each scrape."
@@ -553,6 +589,7 @@ class _ServiceCollector:
         if srv.shadow is not None:
             yield G("mlops_nb_shadow_queued_requests", "requests waiting for the shadow", value=srv.shadow.q.qsize())
             yield C("mlops_nb_shadow_dropped_requests", "requests not shadowed: the shadow's queue was full", value=srv.shadow.dropped)
+        yield from _monitor_gauges(srv)
         if srv.log is None: return
         st = srv.log.stats()
         yield C("mlops_nb_prediction_log_rows_written", "rows written to the prediction log", value=st["written"])

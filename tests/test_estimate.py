@@ -57,3 +57,41 @@ def test_estimated_beside_realised_and_judged_without_labels(trained):
     assert blind["current"] == pytest.approx(e["accuracy"]) and "judged on the estimated accuracy" in blind["note"]
     quiet = monitor(project, env, "shifted_unlabelled.csv")   # perf_estimate off (the default): shown, not judged
     assert quiet["performance_degraded"] is False and quiet["current"] is None and quiet["estimated"]["rows"] == 3000
+
+
+def test_alerts_once_per_change_and_gauges_on_metrics(trained, tmp_path):
+    "A local receiver gets exactly one alert per verdict change from real monitor runs; the service's /metrics shows the served version's verdict."
+    import http.server, threading
+    from conftest import BIN, serving, free_port
+    project, env = trained
+    synthetic(2000, 1.0, 2).to_csv(project / "calm.csv", index=False)
+    drifted = synthetic(2000, 1.0, 3); drifted["x2"] = drifted["x2"] + 2; drifted["x3"] = drifted["x3"] * 3
+    drifted.to_csv(project / "drifted.csv", index=False)
+    got = []
+
+    class Receiver(http.server.BaseHTTPRequestHandler):
+        def do_POST(self):
+            got.append(json.loads(self.rfile.read(int(self.headers["Content-Length"])))); self.send_response(200); self.end_headers()
+        def log_message(self, *a): pass
+    srv = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Receiver)
+    threading.Thread(target=srv.serve_forever, daemon=True).start()
+    secret = "T000/B000/s3cr3t-path"
+    env = {**env, "MLOPS_NB_ALERT_URL": f"http://127.0.0.1:{srv.server_port}/services/{secret}"}
+    try:
+        said = []
+        for batch in ("calm.csv", "drifted.csv", "drifted.csv", "calm.csv"):   # calm (nothing), drift (alert), same (nothing), back (alert)
+            p = mlops_nb("run", "monitor", "-p", "current", batch, cwd=project, env=env, timeout=600)
+            assert p.returncode == 0, p.stdout[-2000:] + p.stderr[-2000:]
+            said.append(p.stdout + p.stderr)
+        assert [g["drift_detected"] for g in got] == [True, False], [g["text"] for g in got]
+        assert got[0]["text"].startswith("synth version 1: DRIFT") and "x3" in got[0]["text"] and got[1]["text"].startswith("synth version 1: back to normal")
+        assert not any(secret in s for s in said)   # the URL's secret path is never printed
+    finally: srv.shutdown()
+    mlops_nb("run", "monitor", "-p", "current", "drifted.csv", cwd=project, env=env, timeout=600)   # the receiver is gone: the run still succeeds
+    port = free_port()
+    with serving([BIN / "mlops-nb", "serve", "--port", port], f"http://127.0.0.1:{port}/ready", tmp_path / "serve.log", cwd=project, env=env):
+        import urllib.request
+        text = urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics").read().decode()
+    assert "mlops_nb_monitor_drift_detected 1.0" in text and 'mlops_nb_monitor_feature_psi{feature="x3"}' in text, text[-3000:]
+    assert 'mlops_nb_monitor_metric{basis="realised",metric="accuracy"}' in text and 'mlops_nb_monitor_metric{basis="estimated",metric="accuracy"}' in text
+    assert "mlops_nb_monitor_verdict_timestamp_seconds" in text
