@@ -367,6 +367,10 @@ def verdict(self:MonitorResult)->dict:
     if w.perf.n >= s.monitor_min_rows and base is not None:
         cur = w.perf.metrics()[self.metric]; deg = degradation(self.metric, base, cur)
         out.update(current=cur, degradation=deg, performance_degraded=deg > s.perf_max_drop, performance_basis="labels")
+        if f"{self.metric}_low" in est:   # labels check the estimate: outside its band, it cannot be trusted where labels are missing
+            out["estimate_holds"] = bool(est[f"{self.metric}_low"] <= cur <= est[f"{self.metric}_high"])
+            if not out["estimate_holds"]: out["note"] = (f"the realised {self.metric} {cur:.4g} is outside the estimate's band: the relation of the inputs "
+                                                         "to the label may have changed (concept drift); do not trust estimates of windows without labels")
     else:
         out["note"] = f"{w.perf.n} labelled rows in window {w.label} (at least {s.monitor_min_rows} judge performance)"
         if s.perf_estimate and est.get(self.metric) is not None and base is not None:   # judged on the estimate instead, and said so
@@ -448,7 +452,8 @@ def monitor_report(result:MonitorResult, title:str, max_plots:int=8, extra:str="
              f"{v['metric']}: " + (f"{v['current']:.4g} against {v['baseline']:.4g} at training ({v['degradation']:+.1%} worse, limit {s.perf_max_drop:.0%})"
                                    + (" - the estimate, without labels" if v.get("performance_basis") == "estimate" else "")
                                    if v["current"] is not None else v.get("note", "no labels")),
-             *([_estimate_line(v["estimated"], v["metric"])] if v.get("estimated") else [])]
+             *([_estimate_line(v["estimated"], v["metric"])] if v.get("estimated") else []),
+             *(["estimate not to be trusted: " + v['note']] if v.get("estimate_holds") is False else [])]
     parts = [report.status(not bad, headline), report.items(lines), "<h2>Drift per feature</h2>", report.table(d.table)]
     show = d.drifted[:max_plots] or list(d.table.feature[:min(4, max_plots)])
     imgs = []

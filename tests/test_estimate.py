@@ -42,10 +42,10 @@ def test_estimated_beside_realised_and_judged_without_labels(trained):
     shifted.drop(columns="y").to_csv(project / "shifted_unlabelled.csv", index=False)
 
     same = monitor(project, env, "reference.csv")   # the training period itself: estimate and truth agree
-    assert same["estimated"]["accuracy_low"] <= same["current"] <= same["estimated"]["accuracy_high"], same
+    assert same["estimated"]["accuracy_low"] <= same["current"] <= same["estimated"]["accuracy_high"] and same["estimate_holds"], same
     labelled = monitor(project, env, "shifted.csv")  # labels present: the realised metric judges; the estimate beside it
     e, real = labelled["estimated"], labelled["current"]
-    assert labelled["performance_basis"] == "labels" and e["rows"] == 3000 and labelled["performance_degraded"] is True
+    assert labelled["performance_basis"] == "labels" and e["rows"] == 3000 and labelled["performance_degraded"] is True and labelled["estimate_holds"]
     assert e["accuracy_low"] <= real <= e["accuracy_high"], (e, real)   # the estimate's band holds the realised accuracy
     assert e["accuracy"] < same["estimated"]["accuracy"] - 0.05 and "realised_roc_auc" in e
     assert e["roc_auc_low"] <= e["realised_roc_auc"] <= e["roc_auc_high"], e
@@ -57,6 +57,12 @@ def test_estimated_beside_realised_and_judged_without_labels(trained):
     assert blind["current"] == pytest.approx(e["accuracy"]) and "judged on the estimated accuracy" in blind["note"]
     quiet = monitor(project, env, "shifted_unlabelled.csv")   # perf_estimate off (the default): shown, not judged
     assert quiet["performance_degraded"] is False and quiet["current"] is None and quiet["estimated"]["rows"] == 3000
+
+    concept = synthetic(3000, 1.0, 4); concept["y"] = np.where(concept["y"] == "yes", "no", "yes")   # the relation reversed
+    concept.to_csv(project / "concept.csv", index=False)
+    c = monitor(project, env, "concept.csv")   # labels say the estimate is wrong: reported as unreliable, not silently wrong
+    assert c["estimate_holds"] is False and "concept drift" in c["note"] and c["estimated"]["accuracy"] > c["current"] + 0.3, c
+    assert "estimate not to be trusted" in open(c["report"]).read()
 
 
 def test_alerts_once_per_change_and_gauges_on_metrics(trained, tmp_path):
