@@ -98,8 +98,8 @@ class Estimator:
             raw = np.asarray(self.model.predict_proba(X), dtype=float)
             cal = np.column_stack([calibrated(c["map"], raw[:, k]) for k, c in enumerate(self.est["calibration"])])
             cal = cal / np.clip(cal.sum(axis=1, keepdims=True), 1e-12, None)     # per-class calibration: rows sum to 1 again
-            idx = {str(c): k for k, c in enumerate(self.est["classes"])}
-            return out | dict(raw=raw, cal=cal, pred=np.array([idx.get(str(p), -1) for p in pred]))
+            idx = pd.Index([str(c) for c in self.est["classes"]]).get_indexer(pd.Series(pred).astype(str))   # -1: a class never seen
+            return out | dict(raw=raw, cal=cal, pred=idx)
         if self.kind == "dle":
             Z = _dle_inputs(self.model, X, pred)
             return out | dict(abs=np.clip(self.error_models["abs"].predict(Z), 0, None), sq=np.clip(self.error_models["squared"].predict(Z), 0, None))

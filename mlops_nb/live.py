@@ -88,7 +88,7 @@ def live_evidence(s:Settings, candidate:str, champion:str|None, task:str)->dict:
 def live_windows(live:pd.DataFrame, champion:str, candidate:str, task:str, s:Settings)->pd.DataFrame:
     "Per window (`monitor_window`) and version: requests, labelled rows, the live metric, agreement, error rate and scoring times in ms."
     kind, size = parse_window(s.monitor_window)
-    live = live.assign(_ts=pd.to_datetime(live["ts"]))
+    live = live.assign(_ts=pd.to_datetime(live["ts"], format="ISO8601"))
     req = live.drop_duplicates("request_id").sort_values("_ts", kind="stable")
     win = dict(zip(req["request_id"], window_labels(req.reset_index(drop=True), kind, size)))
     out = []

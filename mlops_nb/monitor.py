@@ -364,6 +364,7 @@ def verdict(self:MonitorResult)->dict:
                labels=w.perf.n, psi={f.feature: f.psi for f in d.features})
     est = w.est.metrics() if w.est is not None else {}
     if est: out["estimated"] = est   # CBPE or DLE, with bands: unbiased only without concept drift
+    elif w.est is not None and w.est.e.kind == "none": out["estimate_note"] = w.est.e.est.get("reason", "no performance estimate for this model")
     if w.perf.n >= s.monitor_min_rows and base is not None:
         cur = w.perf.metrics()[self.metric]; deg = degradation(self.metric, base, cur)
         out.update(current=cur, degradation=deg, performance_degraded=deg > s.perf_max_drop, performance_basis="labels")
@@ -452,7 +453,7 @@ def monitor_report(result:MonitorResult, title:str, max_plots:int=8, extra:str="
              f"{v['metric']}: " + (f"{v['current']:.4g} against {v['baseline']:.4g} at training ({v['degradation']:+.1%} worse, limit {s.perf_max_drop:.0%})"
                                    + (" - the estimate, without labels" if v.get("performance_basis") == "estimate" else "")
                                    if v["current"] is not None else v.get("note", "no labels")),
-             *([_estimate_line(v["estimated"], v["metric"])] if v.get("estimated") else []),
+             *([_estimate_line(v["estimated"], v["metric"])] if v.get("estimated") else [v["estimate_note"]] if v.get("estimate_note") else []),
              *(["estimate not to be trusted: " + v['note']] if v.get("estimate_holds") is False else [])]
     parts = [report.status(not bad, headline), report.items(lines), "<h2>Drift per feature</h2>", report.table(d.table)]
     show = d.drifted[:max_plots] or list(d.table.feature[:min(4, max_plots)])

@@ -274,7 +274,7 @@ def _expand(requests:list, labels:dict)->pd.DataFrame:
     frames = []
     for key, g in groups.items():
         df = pd.DataFrame(g["data"], columns=list(key)) if key is not None else pd.DataFrame.from_records(g["data"])
-        df["_seq"], df["_ts"], df["_version"], df["_prediction"] = g["seq"], pd.to_datetime(pd.Series(g["ts"])), g["ver"], g["pred"]
+        df["_seq"], df["_ts"], df["_version"], df["_prediction"] = g["seq"], pd.to_datetime(pd.Series(g["ts"]), format="ISO8601"), g["ver"], g["pred"]
         df["_label"] = [labels.get((r, i)) for r, i in zip(g["rid"], g["row"])]
         frames.append(df)
     out = frames[0] if len(frames) == 1 else pd.concat(frames, ignore_index=True).sort_values("_seq", kind="stable", ignore_index=True)
@@ -354,5 +354,5 @@ def read_live(url:str,                  # SQLAlchemy URL of the prediction log
         for i, p in enumerate(preds):
             for k, v in zip(LIVE_COLUMNS, (rid, i, ts, ver, role, p, secs, err, labels.get((rid, i)))): out[k].append(v)
     df = pd.DataFrame({k: pd.Series(v, dtype=object) if k in ("prediction", "label") else v for k, v in out.items()}, columns=LIVE_COLUMNS)
-    df["ts"] = pd.to_datetime(df["ts"])
+    df["ts"] = pd.to_datetime(df["ts"], format="ISO8601")   # SQLite's text drops a zero fraction: not one format
     return df
