@@ -75,6 +75,7 @@ class Settings:
     perf_max_drop:float = 0.05 # monitor: performance degraded when the metric is worse than at training by more than this share
     monitor_min_rows:int = 30 # monitor: windows with fewer rows (labels, for performance) are shown but not judged
     perf_estimate:bool = False # monitor: with too few labels, judge performance on its estimate (CBPE, DLE) instead
+    cluster:str = ""         # score: a Dask scheduler (tcp://host:8786) or `local` to score partitions on; empty = this process
     alert_url:str = ""       # monitor: gets a JSON POST (Slack-compatible `text`) when a verdict turns to drift or degradation, or back (better as MLOPS_NB_ALERT_URL)
     ct_pipeline:str = "train" # ct: retrain with the train or the tune pipeline
     ct_triggers:str = "demand, schedule, data, performance, drift" # ct: the triggers that may fire
