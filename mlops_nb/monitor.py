@@ -167,6 +167,14 @@ def update(self:DriftAccumulator, df:pd.DataFrame, predictions=None)->DriftAccum
     self.rows += len(df)
     return self
 
+@patch
+def merge(self:DriftAccumulator, other:DriftAccumulator)->DriftAccumulator:
+    "Add the counts of `other` (the same window, counted elsewhere: another partition, another worker)."
+    for c in self.counts: self.counts[c] = self._merge(self.counts[c], other.counts[c]); self.missing[c] += other.missing[c]
+    if other.pred: self.pred = (self._merge(self.pred[0] if self.pred else None, other.pred[0]), (self.pred[1] if self.pred else 0) + other.pred[1])
+    self.rows += other.rows
+    return self
+
 # %% ../nbs/09_monitor.ipynb #47d16ed7
 @patch
 def _judge(self:DriftAccumulator, name, sk, counts, missing, n, s:Settings, psi_limits)->FeatureDrift:
@@ -257,6 +265,12 @@ class PerfAccumulator:
             tt, pp = t.astype(float).to_numpy(), p.astype(float).to_numpy(); e = tt - pp
             self.sums += [np.sum(e ** 2), np.sum(np.abs(e)), np.sum(tt), np.sum(tt ** 2), 0]
         self.n += len(t)
+        return self
+
+    def merge(self, other:"PerfAccumulator")->"PerfAccumulator":
+        "Add `other`'s labelled rows (the same window, counted elsewhere)."
+        if other.pairs is not None: self.pairs = other.pairs if self.pairs is None else self.pairs.add(other.pairs, fill_value=0)
+        self.sums, self.n = self.sums + other.sums, self.n + other.n
         return self
 
     def metrics(self)->dict[str, float]:

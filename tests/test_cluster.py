@@ -82,6 +82,21 @@ def test_cluster_scores_exactly_as_one_process(project, cluster):
     assert set(b["model_version"]) == {"1"} and not list(p.glob(".cluster.parquet.*"))
 
 
+def test_cluster_monitors_exactly_as_one_process(project, cluster):
+    "The same batch monitored in one process and on the cluster (windows of 500,000 rows): the same rows, PSI, drift and verdict."
+    addr, _, _ = cluster
+    p, env = project
+    runs = []
+    for extra in ([], ["-p", "cluster", addr]):
+        r = mlops_nb("run", "monitor", "--json", "-p", "current", "big.parquet", "-p", "monitor_window", "500000", *extra, cwd=p, env=env, timeout=900)
+        assert r.returncode == 0, r.stdout[-2000:] + r.stderr[-2000:]
+        runs.append(json.loads(r.stdout.strip().splitlines()[-1]))
+    one, many = runs
+    assert (one["rows"], one["windows"], one["window"]) == (many["rows"], many["windows"], many["window"]) == (ROWS, 4, "rows 1500000-1999999")
+    for k in ("drift_detected", "drifted_features", "drift_share", "prediction_drift", "performance_degraded"): assert one[k] == many[k], k
+    assert one["psi"].keys() == many["psi"].keys() and all(abs(one["psi"][f] - many["psi"][f]) < 1e-12 for f in one["psi"]), (one["psi"], many["psi"])
+
+
 def test_a_killed_worker_loses_no_row(project, cluster):
     "SIGKILL one of the two workers mid-run: Dask runs its partitions again on the other; every row is written once."
     addr, workers, _ = cluster
