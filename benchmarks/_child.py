@@ -24,3 +24,17 @@ def maxrss_mb(): return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 102
 
 
 def emit(**kw): print("RESULT " + json.dumps(kw), flush=True)
+
+
+def venv_python(env, requirements, python, probe, name):
+    """The Python of an anchor's own venv at `env` (a Path), made from `requirements` with `python` on first use; `probe` is
+    the code that must run in it (its imports). Exits with pip's error when it cannot be made."""
+    import subprocess, sys
+    py = env / "bin" / "python"
+    ok = lambda: py.is_file() and subprocess.run([str(py), "-c", probe], capture_output=True).returncode == 0
+    if ok(): return py
+    print(f"creating the {name} venv at {env} (once) ...", flush=True)
+    subprocess.run([python, "-m", "venv", "--clear", str(env)], check=True, capture_output=True)
+    r = subprocess.run([str(py), "-m", "pip", "install", "-q", "--disable-pip-version-check", "-r", str(requirements)], capture_output=True, text=True)
+    if r.returncode or not ok(): sys.exit(f"could not create the {name} venv:\n{r.stderr[-3000:]}")
+    return py

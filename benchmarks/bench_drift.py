@@ -107,7 +107,7 @@ def make_data(rows: int, seed: int = SEED) -> Path:
 
 
 # ------------------------------------------------------------------------------------------------ child helpers
-from _child import emit as _emit, reset_peak as _reset_peak, status as _status, maxrss_mb as _maxrss_mb   # benchmarks/_child.py
+from _child import emit as _emit, reset_peak as _reset_peak, status as _status, maxrss_mb as _maxrss_mb, venv_python   # benchmarks/_child.py
 
 
 def _load(folder):
@@ -289,14 +289,7 @@ def child_readlog(rows, seed=SEED):
 # ------------------------------------------------------------------------------------------------ parent
 def ev_python() -> Path:
     "The Python of the Evidently venv, creating it from requirements-evidently.txt on first use."
-    py = EV_ENV / "bin" / "python"
-    ok = lambda: py.is_file() and subprocess.run([str(py), "-c", "import evidently.presets, pyarrow"], capture_output=True).returncode == 0
-    if ok(): return py
-    print(f"creating the Evidently venv at {EV_ENV} (once) ...", flush=True)
-    subprocess.run([EV_PYTHON, "-m", "venv", "--clear", str(EV_ENV)], check=True, capture_output=True)
-    r = subprocess.run([str(py), "-m", "pip", "install", "-q", "--disable-pip-version-check", "-r", str(EV_REQS)], capture_output=True, text=True)
-    if r.returncode or not ok(): sys.exit(f"could not create the Evidently venv:\n{r.stderr[-3000:]}")
-    return py
+    return venv_python(EV_ENV, EV_REQS, EV_PYTHON, "import evidently.presets, pyarrow", "Evidently")
 
 
 def run_child(python, *args) -> dict:

@@ -22,6 +22,7 @@ Goals (issue 16): our mean absolute error no worse than NannyML's on covariate s
 # Only the standard library at top level: this file is also the child process, and the NannyML child runs in another venv.
 import argparse, json, os, subprocess, sys, time
 from pathlib import Path
+from _child import emit, venv_python   # benchmarks/_child.py: standard library only, like this file's top level
 
 HERE = Path(__file__).resolve().parent
 CACHE = HERE / ".cache" / "perf_estimate"
@@ -56,9 +57,6 @@ def make_data(window):
 
 
 # ------------------------------------------------------------------------------------------------ children
-def emit(**kw): print("RESULT " + json.dumps(kw), flush=True)
-
-
 def child_ours(task):
     t0 = time.perf_counter()
     import numpy as np, pandas as pd, skops.io as sio
@@ -109,14 +107,7 @@ def child_nannyml(task, window):
 
 # ------------------------------------------------------------------------------------------------ parent
 def nml_python():
-    py = NML_ENV / "bin" / "python"
-    ok = lambda: py.is_file() and subprocess.run([str(py), "-c", "import nannyml, pyarrow"], capture_output=True).returncode == 0
-    if ok(): return py
-    print(f"creating the NannyML venv at {NML_ENV} (once) ...", flush=True)
-    subprocess.run([NML_PYTHON, "-m", "venv", "--clear", str(NML_ENV)], check=True, capture_output=True)
-    r = subprocess.run([str(py), "-m", "pip", "install", "-q", "--disable-pip-version-check", "-r", str(NML_REQS)], capture_output=True, text=True)
-    if r.returncode or not ok(): sys.exit(f"could not create the NannyML venv:\n{r.stderr[-3000:]}")
-    return py
+    return venv_python(NML_ENV, NML_REQS, NML_PYTHON, "import nannyml, pyarrow", "NannyML")
 
 
 def run_child(python, *args):

@@ -291,6 +291,10 @@ def _labels(con, request_ids:list)->dict:
         for rid, row, label in con.execute(q, {"ids": ids}): out[(rid, row)] = loads(label)
     return out
 
+def _unreadable(url:str, e)->MonitorError:
+    "The error for a prediction log the store will not read (`e`: SQLAlchemy's OperationalError), its secrets hidden."
+    return MonitorError(f"cannot read the prediction log at {redact_url(url)}: {redact_url(str(e.orig).splitlines()[0], secrets_of=url)}")
+
 def read_log(url:str,                 # SQLAlchemy URL of the prediction log
              model_name:str|None=None, # only this model's predictions
              model_version:str|None=None, # only this version's predictions
@@ -320,7 +324,7 @@ def read_log(url:str,                 # SQLAlchemy URL of the prediction log
                         yield _expand(buf, _labels(fcon, [b[0] for b in buf])); buf, n = [], 0
             if buf: yield _expand(buf, _labels(fcon, [b[0] for b in buf]))
     except sa.exc.OperationalError as e:
-        raise MonitorError(f"cannot read the prediction log at {redact_url(url)}: {redact_url(str(e.orig).splitlines()[0], secrets_of=url)}") from None
+        raise _unreadable(url, e) from None
     finally: eng.dispose()
 
 # %% ../nbs/07_predlog.ipynb #eb2a9812
@@ -347,7 +351,7 @@ def read_live(url:str,                  # SQLAlchemy URL of the prediction log
             got = con.execute(sa.text(q), args).fetchall()
             labels = _labels(con, sorted({r[0] for r in got}))
     except sa.exc.OperationalError as e:
-        raise MonitorError(f"cannot read the prediction log at {redact_url(url)}: {redact_url(str(e.orig).splitlines()[0], secrets_of=url)}") from None
+        raise _unreadable(url, e) from None
     finally: eng.dispose()
     for rid, ts, ver, role, n, preds, secs, err in got:
         preds = loads(preds) if preds and not err else [None] * (n or 1)

@@ -22,8 +22,8 @@ from anyio import to_thread              # (starlette's own dependency: no impor
 __all__ = ['NUMERIC', 'NUMBER_TEXT', 'INTEGER_TEXT', 'NUMBER_LIMIT', 'INTEGER_LIMIT', 'BOOLEAN_TEXT', 'OPEN', 'SCORING_THREADS',
            'CSV', 'PARQUET', 'SHADOW_QUEUE', 'SHADOW_WAIT', 'SHADOW_ROWS', 'SCORERS', 'Column', 'InputSchema',
            'InputError', 'schema_from_signature', 'categories_from_model', 'to_frame', 'FastPipeline', 'Loaded',
-           'load_model', 'candidate_uri', 'Server', 'column_schema', 'csv_schema', 'request_schema', 'openapi_doc',
-           'request_id', 'frame_body', 'create_app', 'serve', 'worker_app']
+           'load_model', 'load_if_moved', 'candidate_uri', 'Server', 'column_schema', 'csv_schema', 'request_schema',
+           'openapi_doc', 'request_id', 'frame_body', 'create_app', 'serve', 'worker_app']
 
 # %% ../nbs/08_serve.ipynb #b99e5fec
 NUMERIC = {"double", "float", "long", "integer"}
@@ -301,6 +301,13 @@ def load_model(ref:ModelRef)->Loaded:
     schema = categories_from_model(model, schema_from_signature(sig))
     return Loaded(ref, FastPipeline(model), schema, now().isoformat(timespec="seconds"))
 
+def load_if_moved(uri:str, registry_uri:str, have:Loaded|None)->Loaded|None:
+    "The model `uri` points to now, loaded, unless it is `have`'s version (then None: only the registry was read)."
+    ref = resolve(uri, registry_uri, download=False)
+    if have is not None and ref.version == have.ref.version: return None
+    if ref.path is None or not (ref.path/"MLmodel").exists(): ref = resolve(uri, registry_uri)
+    return load_model(ref)
+
 # %% ../nbs/08_serve.ipynb #2cbe0229
 def candidate_uri(s:Settings, served:str)->str|None:
     "The model evaluated live beside model URI `served`: `shadow` (a version, an alias or a models:/ URI), else the challenger when `canary` is on; None when both are off."
@@ -338,12 +345,9 @@ class Server:
 
     def check(self):
         "Resolve the alias once; load and switch to a new version if it moved. Returns the version served."
-        cur = self.current
-        ref = resolve(self.model_uri, self.registry_uri, download=False)
-        if ref.version != cur.ref.version:
-            if ref.path is None or not (ref.path/"MLmodel").exists(): ref = resolve(self.model_uri, self.registry_uri)
-            self.current = load_model(ref)   # one reference assignment: atomic for readers
-            logging.getLogger("mlops_nb.serve").info("switched %s to version %s", ref.name, ref.version)
+        if (new := load_if_moved(self.model_uri, self.registry_uri, self.current)) is not None:
+            self.current = new   # one reference assignment: atomic for readers
+            logging.getLogger("mlops_nb.serve").info("switched %s to version %s", new.ref.name, new.ref.version)
         if self.candidate_uri: self.check_candidate()
         return self.current.ref.version
 
@@ -722,8 +726,8 @@ async def _score(req):
     srv, m = req.app.state.server, req.app.state.metrics
     cur = srv.current   # one model for the whole request, even if the alias moves meanwhile
     if cur is None: return _err(503, "the model is not loaded yet", "model"), None
-    asked, shadow = srv.live(req.headers.get("x-request-key"))
-    ans, live = asked, asked is not cur or shadow is not None or srv.candidate is not None   # live: evaluating a candidate
+    asked, shadow, live = srv.live(req.headers.get("x-request-key"))   # live: a candidate is evaluated beside the champion
+    ans = asked
     try:
         raw, parse = await _read_body(req, tabular=req.url.path == "/invocations")
         if ans is cur: out, failed = await to_thread.run_sync(_predict_rows, cur, raw, parse, srv.s.max_rows, limiter=req.app.state.scorers), None
@@ -779,10 +783,10 @@ class _Shadow:
         try: os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), 10)   # Linux: the answering threads get the cores first
         except (AttributeError, OSError): pass
         while True:
-            batch, item, until = [], self.q.get(), time.monotonic() + SHADOW_WAIT
+            batch, rows, item, until = [], 0, self.q.get(), time.monotonic() + SHADOW_WAIT
             while item is not None:   # gather what arrives for a moment: one scoring for many requests holds the GIL far less
-                batch.append(item)
-                if sum(b[-1] for b in batch) >= SHADOW_ROWS or (left := until - time.monotonic()) <= 0: break
+                batch.append(item); rows += item[-1]
+                if rows >= SHADOW_ROWS or (left := until - time.monotonic()) <= 0: break
                 try: item = self.q.get(timeout=left)
                 except queue.Empty: break
             for group in _same_model(batch): self._score(group)
@@ -814,11 +818,9 @@ class _Shadow:
 def check_candidate(self:Server)->str|None:
     "Load the candidate, or the version its alias points to now; None (with `candidate_error` saying why) when it has none."
     try:
-        ref = resolve(self.candidate_uri, self.registry_uri, download=False)
-        if self.candidate is None or ref.version != self.candidate.ref.version:
-            if ref.path is None or not (ref.path/"MLmodel").exists(): ref = resolve(self.candidate_uri, self.registry_uri)
-            self.candidate = load_model(ref)
-            logging.getLogger("mlops_nb.serve").info("evaluating %s version %s live", ref.name, ref.version)
+        if (new := load_if_moved(self.candidate_uri, self.registry_uri, self.candidate)) is not None:
+            self.candidate = new
+            logging.getLogger("mlops_nb.serve").info("evaluating %s version %s live", new.ref.name, new.ref.version)
         self.candidate_error = None
     except Exception as e:   # no such alias (yet, or any more): live evaluation pauses; the champion is served as ever
         if self.candidate is not None: logging.getLogger("mlops_nb.serve").info("live evaluation paused: %s", e)
@@ -826,15 +828,15 @@ def check_candidate(self:Server)->str|None:
     return self.candidate.ref.version if self.candidate else None
 
 @patch
-def live(self:Server, key:str|None=None)->tuple[Loaded, Loaded|None]:
-    "(the version that answers a request, the version that scores it in shadow or None): the canary's share goes to the candidate."
+def live(self:Server, key:str|None=None)->tuple[Loaded, Loaded|None, bool]:
+    "(the version that answers a request, the version that scores it in shadow or None, whether a candidate is evaluated live)."
     cur, cand = self.current, self.candidate
-    if cand is None or cand.ref.version == cur.ref.version: return cur, None
-    share = self.s.canary
+    if cand is None or cand.ref.version == cur.ref.version: return cur, None, False
+    share = self.s.canary   # the canary's share goes to the candidate, sticky per key
     if share > 0:
         u = int.from_bytes(hashlib.blake2b(key.encode(), digest_size=8).digest()) / 2**64 if key else random.random()
-        if u < share: return cand, (cur if self.s.shadow else None)
-    return cur, (cand if self.s.shadow else None)
+        if u < share: return cand, (cur if self.s.shadow else None), True
+    return cur, (cand if self.s.shadow else None), True
 
 # %% ../nbs/08_serve.ipynb #5a3b9917
 async def _invocations(request: Request):

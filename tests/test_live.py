@@ -4,19 +4,10 @@ import http.client, json, queue, re, signal, sqlite3, threading, time
 
 import pytest
 
-from conftest import BIN, mlops_nb, run
-from test_serve import base_env, call, free_port, start, stop
+from conftest import BIN, mlops_nb
+from test_serve import base_env, call, demo, free_port, start, stop   # demo: a module's own demo project (fixture)
 
 pytestmark = pytest.mark.slow
-
-
-@pytest.fixture(scope="module")
-def demo(tmp_path_factory):
-    "The demo project: logistic regression (1), gradient boosting (2), a dummy challenger the gate refused (3)."
-    d = tmp_path_factory.mktemp("live") / "demo"
-    p = run([BIN / "mlops-nb", "demo", "--dir", d, "--no-loop"], cwd=d.parent, env=base_env(d.parent), timeout=300)
-    assert p.returncode == 0, p.stderr
-    return d
 
 
 @pytest.fixture(scope="module")

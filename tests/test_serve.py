@@ -55,7 +55,7 @@ def stop(p):
 
 @pytest.fixture(scope="module")
 def demo(tmp_path_factory):
-    "A demo project: breast_cancer version 1 (champion) and version 2 (challenger)."
+    "The demo project: breast_cancer versions 1 (logistic regression), 2 (gradient boosting) and 3 (a dummy challenger the gate refused)."
     d = tmp_path_factory.mktemp("serve") / "demo"
     p = run([BIN / "mlops-nb", "demo", "--dir", d, "--no-loop"], cwd=d.parent, env=base_env(d.parent), timeout=300)
     assert p.returncode == 0, p.stderr
