@@ -26,8 +26,8 @@ class SettingsError(MlopsError, ValueError):
 
 # %% ../nbs/00_config.ipynb #dec1be8d
 @dataclass
-class Settings:
-    "The ML project's settings; every field is also a pipeline parameter of the same name."
+class _ProjectSettings:
+    "The project, training and serving settings (`Settings` adds the gate, monitoring, the feature store and ct)."
     data:str = ""            # CSV or Parquet path, or an SQLAlchemy URL (then `query` is required)
     query:str = ""           # SQL query, when `data` is an SQLAlchemy URL
     encoding:str = "utf-8"   # text encoding of CSV files (a Python codec name: utf-8, latin-1, cp1252, ...)
@@ -55,6 +55,11 @@ class Settings:
     shadow:str = ""          # serve: a version or alias (e.g. challenger) scored on every request off the request path, logged beside the answer; empty = off
     canary:float = 0.0       # serve: share of requests answered by the candidate (`shadow`, else the challenger), sticky per X-Request-Key
     schema:str = ""          # data schema file (YAML) to validate training data against (default: the champion's, else inferred; "infer": learn it from this data)
+
+# %% ../nbs/00_config.ipynb #b2aac356
+@dataclass
+class Settings(_ProjectSettings):
+    "The ML project's settings; every field is also a pipeline parameter of the same name."
     gate_metric:str = "auto" # the metric the gate compares (auto: roc_auc or accuracy; rmse)
     gate_thresholds:str = "" # absolute minimums, e.g. "accuracy>=0.9, roc_auc>=0.95" or "rmse<=4"
     gate_max_regression:float = 0.01  # largest allowed drop of gate_metric against the champion
@@ -76,6 +81,11 @@ class Settings:
     monitor_min_rows:int = 30 # monitor: windows with fewer rows (labels, for performance) are shown but not judged
     perf_estimate:bool = False # monitor: with too few labels, judge performance on its estimate (CBPE, DLE) instead
     cluster:str = ""         # score: a Dask scheduler (tcp://host:8786) or `local` to score partitions on; empty = this process
+    feature_repo:str = ""    # Feast: the feature repository (the folder of feature_store.yaml) of the features pipeline and materialize; empty = none
+    feast_python:str = ""    # Feast: the Python of its own environment (default: the `mlops-nb-feast` kernel's, which `bash scripts/dev feast` makes)
+    feature_server:str = ""  # serve: URL of `feast serve` (http://host:6566); a model trained on a feature service is then served from entity keys
+    feature_timeout:float = 0.5 # serve: seconds a feature lookup may take; longer is answered 503 (the service's fault, not the client's)
+    materialize:bool = False # ct: each tick first refreshes the online store from the offline one (feast materialize-incremental)
     alert_url:str = ""       # monitor: gets a JSON POST (Slack-compatible `text`) when a verdict turns to drift or degradation, or back (better as MLOPS_NB_ALERT_URL)
     ct_pipeline:str = "train" # ct: retrain with the train or the tune pipeline
     ct_triggers:str = "demand, schedule, data, performance, drift" # ct: the triggers that may fire
@@ -163,7 +173,7 @@ def coerce_value(name:str, value, origin:str="parameter"):
     return _CHECKS[name](value, origin) if value is not None and name in _CHECKS else value
 
 # %% ../nbs/00_config.ipynb #aaa49524
-_PATH_KEYS = ("data", "workspace", "schema")
+_PATH_KEYS = ("data", "workspace", "schema", "feature_repo", "feast_python")
 
 def find_settings_file()->Path|None:
     "`$MLOPS_NB_SETTINGS`, else `./settings.ini`, else None."

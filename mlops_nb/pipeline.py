@@ -322,7 +322,10 @@ EXTRA_PARAMETERS = {
     "current": "monitor: a batch to monitor (CSV, Parquet, SQLAlchemy URL with query); empty: the prediction log",
     "chunk_size": "monitor, score: rows of a batch read, checked and scored at a time",
     "model_uri": "score: models:/NAME@ALIAS or models:/NAME/VERSION (default: models:/MODEL_NAME@champion)",
-    "output": "score: .parquet or .csv path of the predictions",
+    "output": "score: .parquet or .csv path of the predictions; features: the training set's .parquet path",
+    "entities": "features: the entity frame (entity keys, event times, labels, request-time columns): CSV, Parquet or SQLAlchemy URL",
+    "feature_service": "features: the Feast feature service whose features the training set gets",
+    "event_time": "features: the entity frame's column of event times (default: event_timestamp)",
     "n_trials": "tune: trials to add to the study in this run",
     "timeout": "tune: stop starting new trials after this many seconds (0: no limit)",
     "storage": "tune: Optuna storage URL or journal file",
@@ -354,14 +357,13 @@ def _error_text(e, user_error:bool=False)->str:
     if isinstance(e, PapermillExecutionError):
         where = f"cell {e.exec_count}" if e.exec_count else f"cell #{e.cell_index}"
         tb = [_ANSI.sub("", t) for t in e.traceback]
-        user_error = user_error or e.ename in ("SettingsError", "DataError", "MlopsError")
+        user_error = user_error or e.ename in ("SettingsError", "DataError", "MlopsError", "FeatureStoreError")
         detail = "" if user_error else "\n" + "\n".join(l for t in tb[-3:] for l in t.splitlines()[-6:])
         return f"{where} raised {e.ename}: {e.evalue}{detail}"
     name = type(e).__name__
     if name == "CellTimeoutError": return f"a cell ran longer than cell_timeout and was stopped ({e})"
     if name == "DeadKernelError": return f"the kernel died (out of memory, or killed): {e}"
     return f"{name}: {e}"
-
 
 # %% ../nbs/10_pipeline.ipynb #320470ba
 SECRET_SETTINGS = ("api_key",)   # secrets whatever they look like; other values are secret when redact_url changes them

@@ -22,8 +22,8 @@ from anyio import to_thread              # (starlette's own dependency: no impor
 __all__ = ['NUMERIC', 'NUMBER_TEXT', 'INTEGER_TEXT', 'NUMBER_LIMIT', 'INTEGER_LIMIT', 'BOOLEAN_TEXT', 'OPEN', 'SCORING_THREADS',
            'CSV', 'PARQUET', 'SHADOW_QUEUE', 'SHADOW_WAIT', 'SHADOW_ROWS', 'SCORERS', 'Column', 'InputSchema',
            'InputError', 'schema_from_signature', 'categories_from_model', 'to_frame', 'FastPipeline', 'Loaded',
-           'load_model', 'load_if_moved', 'candidate_uri', 'Server', 'column_schema', 'csv_schema', 'request_schema',
-           'openapi_doc', 'request_id', 'frame_body', 'create_app', 'serve', 'worker_app']
+           'with_lookup', 'load_model', 'load_if_moved', 'candidate_uri', 'Server', 'column_schema', 'csv_schema',
+           'request_schema', 'openapi_doc', 'request_id', 'frame_body', 'create_app', 'serve', 'worker_app']
 
 # %% ../nbs/08_serve.ipynb #b99e5fec
 NUMERIC = {"double", "float", "long", "integer"}
@@ -289,6 +289,16 @@ class FastPipeline:
 @dataclass
 class Loaded:
     ref:ModelRef; model:object; schema:InputSchema; loaded_at:str
+    lookup:object = None   # a featurestore.FeatureLookup: the version reads its features from the feature store by entity key
+
+def with_lookup(loaded:Loaded|None, s:Settings)->Loaded|None:
+    "`loaded` with its feature lookup when it was trained on a feature service and `s.feature_server` is set."
+    if loaded is not None and loaded.ref.tags.get("feature_refs"):
+        from mlops_nb.featurestore import lookup_for
+        loaded.lookup = lookup_for(loaded.ref.tags, s)
+        if loaded.lookup is None: logging.getLogger("mlops_nb.serve").info(
+            "version %s was trained on feature service %s; without feature_server, requests carry its features", loaded.ref.version, loaded.ref.tags.get("feature_service"))
+    return loaded
 
 def load_model(ref:ModelRef)->Loaded:
     "Load the model at `ref.path` with its input schema."
@@ -335,7 +345,7 @@ class Server:
         # what the store refuses stays pending, then goes to a spill file in the workspace (never dropped silently)
         if self.s.log_predictions:
             self.log = PredictionLog(store, spill=self.s.workspace_path/"predictions.spill.jsonl", retention=self.s.prediction_retention)
-        self.current = load_model(resolve(self.model_uri, self.registry_uri))
+        self.current = with_lookup(load_model(resolve(self.model_uri, self.registry_uri)), self.s)
         logging.getLogger("mlops_nb.serve").info("serving %s version %s", self.current.ref.name, self.current.ref.version)
         if self.candidate_uri: self.check_candidate()
         if self.s.shadow: self.shadow = _Shadow(self)
@@ -346,7 +356,7 @@ class Server:
     def check(self):
         "Resolve the alias once; load and switch to a new version if it moved. Returns the version served."
         if (new := load_if_moved(self.model_uri, self.registry_uri, self.current)) is not None:
-            self.current = new   # one reference assignment: atomic for readers
+            self.current = with_lookup(new, self.s)   # one reference assignment: atomic for readers
             logging.getLogger("mlops_nb.serve").info("switched %s to version %s", new.ref.name, new.ref.version)
         if self.candidate_uri: self.check_candidate()
         return self.current.ref.version
@@ -594,6 +604,11 @@ class _ServiceCollector:
             yield G("mlops_nb_shadow_queued_requests", "requests waiting for the shadow", value=srv.shadow.q.qsize())
             yield C("mlops_nb_shadow_dropped_requests", "requests not shadowed: the shadow's queue was full", value=srv.shadow.dropped)
         yield from _monitor_gauges(srv)
+        if (lk := getattr(getattr(srv, "current", None), "lookup", None)) is not None:   # the served version reads its features from the feature store
+            fam = C("mlops_nb_feature_lookups", "feature store lookups by outcome (ok; unknown_key: the client's; unavailable: the feature server's)", labels=["outcome"])
+            for k, v in lk.counts.items(): fam.add_metric([k], v)
+            yield fam
+            yield C("mlops_nb_feature_lookup_seconds", "seconds spent in feature store lookups", value=lk.seconds)
         if srv.log is None: return
         st = srv.log.stats()
         yield C("mlops_nb_prediction_log_rows_written", "rows written to the prediction log", value=st["written"])
@@ -704,10 +719,37 @@ async def _body_of(req, tabular=False):
     raw, parse = await _read_body(req, tabular)
     return parse(raw)
 
+# %% ../nbs/08_serve.ipynb #e3178d8c
+def _with_features(body, lookup, max_rows:int=10000)->tuple[dict, list]:
+    "(`body` with the features `lookup` fetches by its entity keys, as dataframe_split; warnings); as it is when it carries the features."
+    from mlops_nb.featurestore import UnknownKeyError
+    rows, cols, fld = _payload_rows(body)
+    if cols is None: cols = list(dict.fromkeys(k for r in rows for k in r)); rows = [[r.get(c) for c in cols] for r in rows]
+    need = [f for f in lookup.features if f not in cols]   # features the request carries are scored as sent
+    if not need or not rows: return body, []
+    if len(rows) > max_rows: raise InputError(f"{fld} has {len(rows)} rows, more than the limit of {max_rows} (max_rows)", fld)
+    if (miss := [k for k in lookup.keys if k not in cols]):
+        raise InputError(f"missing entity key column {miss[0]!r}: this model reads {', '.join(map(repr, need[:5]))} from the feature store by "
+                         f"{', '.join(lookup.keys)}; send the key (or the features themselves)", miss[0])
+    keys = {k: [r[cols.index(k)] for r in rows] for k in lookup.keys}
+    for k, vals in keys.items():
+        bad = next((i for i, v in enumerate(vals) if not isinstance(v, (int, str)) or isinstance(v, bool)), None)
+        if bad is not None: raise InputError(f"entity key {k!r} in row {bad} is {vals[bad]!r}: give a key (a number or a text)", k)
+    try: got, warns = lookup.fetch(keys)
+    except UnknownKeyError as e: raise InputError(str(e), e.column) from None
+    return {"dataframe_split": {"columns": cols + need, "data": [list(r) + [got[f][i] for f in need] for i, r in enumerate(rows)]}}, warns
+
+def _request_frame(model:Loaded, raw, parse, max_rows:int):
+    "(frame, warnings, rows, columns) of a request for `model`: checked by `to_frame`, its features fetched by key first when it reads them from the feature store."
+    body, fw = parse(raw), []
+    if model.lookup is not None: body, fw = _with_features(body, model.lookup, max_rows)
+    df, warns, rows, cols = to_frame(body, model.schema, max_rows)
+    return df, fw + warns, rows, cols
+
 # %% ../nbs/08_serve.ipynb #ab2b0a76
 def _predict_rows(cur, raw, parse, max_rows):
     "Parse, check and score one request's body with the model `cur`, on a scoring thread: (predictions, warnings, rows, columns, frame, seconds)."
-    df, warns, rows, cols = to_frame(parse(raw), cur.schema, max_rows)
+    df, warns, rows, cols = _request_frame(cur, raw, parse, max_rows)
     t0 = time.perf_counter()
     try:
         with _scoring(): pred = cur.model.predict(df)
@@ -735,6 +777,10 @@ async def _score(req):
     except InputError as e:
         if getattr(e, "scoring", False): m.scored(ans.ref.version, "answer", False, 0.0)
         return _err(e.status, str(e), e.field), None
+    except Exception as e:   # the feature server did not answer: our fault, never a prediction without the features
+        from mlops_nb.featurestore import FeatureServerError
+        if not isinstance(e, FeatureServerError): raise
+        return _err(503, str(e), "feature_server"), None
     pred, warns, rows, cols, df, secs = out
     rid = req.state.request_id   # the client's X-Request-ID, or a new one (_RequestMiddleware)
     m.scored(ans.ref.version, "answer", True, secs)
@@ -760,7 +806,7 @@ SHADOW_WAIT, SHADOW_ROWS = 0.05, 2000   # the shadow scores what arrived within 
 def _shadow_frame(srv, item):
     "A queued request's frame for the shadow's model: the answer's, unless their schemas differ."
     rid, model, answer, df, raw, parse, n = item
-    return df if model.schema.names() == answer.schema.names() else to_frame(parse(raw), model.schema, srv.s.max_rows)[0]
+    return df if model.schema.names() == answer.schema.names() else _request_frame(model, raw, parse, srv.s.max_rows)[0]
 
 def _same_model(batch:list)->list[list]:
     "`batch` in groups of one shadow model each, in order."
@@ -819,7 +865,7 @@ def check_candidate(self:Server)->str|None:
     "Load the candidate, or the version its alias points to now; None (with `candidate_error` saying why) when it has none."
     try:
         if (new := load_if_moved(self.candidate_uri, self.registry_uri, self.candidate)) is not None:
-            self.candidate = new
+            self.candidate = with_lookup(new, self.s)
             logging.getLogger("mlops_nb.serve").info("evaluating %s version %s live", new.ref.name, new.ref.version)
         self.candidate_error = None
     except Exception as e:   # no such alias (yet, or any more): live evaluation pauses; the champion is served as ever

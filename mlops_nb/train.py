@@ -14,6 +14,7 @@ import pandas as pd
 from .config import MlopsError, SettingsError
 from dataclasses import dataclass, field
 from .data import DataError, DataWarning, load_data, fingerprint, split_data, redact_url, is_sql_url
+from .featurestore import read_lineage, lineage_tags
 from .features import build_preprocessor, prepare_frame, feature_step, fit_features
 from .trust import trusted_types, model_code, is_local, parse_trusted, top_level_distributions
 
@@ -260,6 +261,9 @@ def training_data(s, # settings: data, query, target, task, schema, model_name, 
     feature_step(s.features); parse_trusted(s.trusted)   # the project's code settings, checked before any data is read
     raw, task, fp = load_training_data(s)
     tag(data_fingerprint=fp, data_source=redact_url(s.data), data_rows=len(raw), task=task)
+    if (lin := read_lineage(s.data)) is not None:   # a training set of the feature store: the version names its features, and is served by its keys
+        tag(**lineage_tags(lin))
+        print(f"features from the feature store: service {lin['feature_service']!r} ({', '.join(lin['refs'])}), by {', '.join(lin['keys'])}")
     _log_input(raw, s, fp)
     print(f"{len(raw)} rows, {raw.shape[1] - 1} features, target {s.target!r} ({task}), fingerprint {fp}")
     schema, origin = schema_for(s, raw, task)
