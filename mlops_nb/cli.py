@@ -58,6 +58,7 @@ def _parser()->argparse.ArgumentParser:
     nw = sub.add_parser("new", help="make a new ML project, notebook-first: your features in notebooks, up to the served model",
                         description="Make a new ML project in PATH (new or empty), offline: an nbdev project whose notebooks export "
                                     "your package (features), settings.ini pointing the pipelines at it, sample data, CI and CT workflows.")
+    nw.add_argument("--feast", action="store_true", help="add an example Feast feature repository and an entity frame for it (the features pipeline)")
     nw.add_argument("path", metavar="PATH"); nw.add_argument("--package", metavar="NAME", help="its Python package (default: from PATH's name)")
     sv = sub.add_parser("serve", help="serve a registered model over HTTP (MLflow scoring protocol, /predict, /metrics)")
     sv.add_argument("--model", default=None, help="model URI (default: models:/MODEL_NAME@champion, following the alias)")
@@ -94,6 +95,15 @@ def cmd_new(args)->int:
           f"  settings.ini           data, target, features = {pkg}.features:ChurnFeatures, trusted = {pkg}\n"
           f"next:\n  cd {folder} && git init && pip install -e \".[dev]\"\n  bash scripts/check                                  # what CI runs\n"
           f"  mlops-nb run train && mlops-nb run validate && mlops-nb serve")
+    if args.feast:   # an example Feast repository and an entity frame for it: the features pipeline's inputs
+        if sys.modules.get("pyarrow.fs", 0) is None: del sys.modules["pyarrow.fs"]   # (main keeps papermill from importing it) Parquet is written here
+        from mlops_nb.featurestore import example_entities, example_repo
+        repo = example_repo(folder/"feature_repo")
+        (folder/"data").mkdir(exist_ok=True); example_entities(repo).to_parquet(folder/"data"/"entities.parquet", index=False)
+        with open(folder/"settings.ini", "a") as f: f.write("\n[features]\n# the Feast repository (its feature_store.yaml): `feast apply` there first\nfeature_repo = feature_repo\n")
+        print(f"  feature_repo/          an example Feast repository (customer_stats, feature service churn_v1); data/entities.parquet for it\n"
+              f"  bash scripts/dev feast (in mlops_nb's repository), then: (cd feature_repo && feast apply)\n"
+              f"  mlops-nb run features -p entities data/entities.parquet -p feature_service churn_v1 -p output data/training.parquet")
     return 0
 
 def _summary(res:dict)->str:

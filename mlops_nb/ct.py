@@ -246,6 +246,16 @@ def _bake(s:Settings, state:dict, champ:Champion, now:datetime, out)->dict|None:
         out(f"ROLLED BACK: version {rec['previous']} is the champion again; {why}")
     return b
 
+# %% ../nbs/11_ct.ipynb #3f3eb887
+def _refresh(s:Settings, out)->dict|None:
+    "With `materialize` set: the online store refreshed from the offline one (`featurestore.materialize`); a failure is reported, not raised."
+    if not s.materialize: return None
+    from mlops_nb.featurestore import FeatureStoreError, materialize
+    t0 = time.perf_counter()
+    try: msg = materialize(s); out(f"materialized the online store of {s.feature_repo}"); status = dict(status="ok", output=msg)
+    except FeatureStoreError as e: out(f"could not refresh the online store: {e}"); status = dict(status="failed", error=str(e))
+    return status | dict(seconds=round(time.perf_counter() - t0, 3))
+
 # %% ../nbs/11_ct.ipynb #202df5df
 def _demand(d:Path, now:bool, reason:str)->str|None:
     "Why the demand trigger fires: `--now`, else a request left in `d`; None when nobody asked."
@@ -298,6 +308,7 @@ def tick(s:Settings|None=None, # settings (default: settings.ini and the environ
                       champion_before=champ.version, triggers=[asdict(t) for t in triggers], fired=[t.name for t in fired],
                       recovered_lock=lock.stale)
         if bake is not None: result["bake"] = bake
+        if (fresh := _refresh(s, out)) is not None: result["materialize"] = fresh   # the online store, before the next requests
         if bake is not None and bake["status"] == "worse":
             result |= dict(status="rolled_back", champion_after=bake["previous"], rolled_back=bake["version"], reasons=bake["reasons"])
             if fired: out("the fired triggers wait for the next tick, against the restored champion")

@@ -155,5 +155,27 @@ def test_train_validate_and_serve_from_entity_keys(tmp_path, clean_env):
         log = pd.concat(read_log(f"sqlite:///{p / 'workspace' / 'predictions.db'}"))
         keyed_rows = log.head(len(fresh))   # the first request: logged with the features it was scored with
         assert keyed_rows["trips"].tolist() == val["trips"] and keyed_rows["rating"].tolist() == pytest.approx(val["rating"])
+        # freshness: the ct tick refreshes the online store first (materialize = true); the monitor compares the served
+        # features, as the service fetched them, with the training set's reference like any input
+        ok(mlops_nb("ct", cwd=p, env=env_of(p, MLOPS_NB_MATERIALIZE="true", MLOPS_NB_CT_TRIGGERS="demand"), timeout=600))
+        tick = json.loads((p / "workspace" / "results" / "ct.json").read_text())
+        assert tick["materialize"]["status"] == "ok", tick
+        ok(mlops_nb("run", "monitor", cwd=p, env=e, timeout=600))
+        mon = json.loads((p / "workspace" / "results" / "monitor.json").read_text())
+        assert mon["status"] == "succeeded" and mon["rows"] == 3 * len(fresh) + 1, mon   # every row answered: keyed, full, stale, full again
+        assert set(mon["psi"]) == {"plan", "trips", "rating"}, mon["psi"]
     finally:
         if feast.poll() is None: os.killpg(feast.pid, signal.SIGKILL); feast.wait()
+
+
+def test_new_project_with_an_example_feature_repository(tmp_path, clean_env):
+    "`mlops-nb new --feast`: an example repository and entity frame; applied, the features pipeline builds the project's training set."
+    p = tmp_path / "shop"
+    ok(mlops_nb("new", "--feast", p, cwd=tmp_path))
+    assert (p / "feature_repo" / "feature_store.yaml").is_file() and "feature_repo = feature_repo" in (p / "settings.ini").read_text()
+    apply(Settings(feature_repo=str(p / "feature_repo")))
+    e = {k: v for k, v in os.environ.items() if not k.startswith(("MLOPS_NB_", "MLFLOW_"))}
+    ok(mlops_nb("run", "features", "-p", "entities", "data/entities.parquet", "-p", "feature_service", "churn_v1", "-p", "output", "data/training.parquet",
+                cwd=p, env=e, timeout=600))
+    got, ent = pd.read_parquet(p / "data" / "training.parquet"), pd.read_parquet(p / "data" / "entities.parquet")
+    assert len(got) == len(ent) and list(got.columns) == ["plan", "churned", "trips", "rating"] and got["trips"].notna().mean() > 0.5
