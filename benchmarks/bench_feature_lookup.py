@@ -10,7 +10,10 @@ see the same machine moments):
   lookup    POST /get-online-features to Feast's server for one key: what the service does on each keyed request;
   plain     our service with the full row (plan, trips, rating): no lookup;
   keyed     our service with the key only (customer_id, plan): the features fetched from Feast's server.
-Goal (issue 21): keyed <= plain + lookup + 1 ms (medians, and p99 shown). Needs the Feast environment (bash scripts/dev feast).
+Goal (issue 21): keyed <= plain + lookup + 1 ms (medians, and p99 shown). Then, in this process, where the keyed path's
+time goes: our lookup client (`FeatureLookup.fetch`) against a bare http.client call, our part of the keyed path
+(`serve._with_features`, the lookup's answer given), and the model's `predict` alone, after a 1 ms sleep, and after a
+lookup. Needs the Feast environment (bash scripts/dev feast).
 """
 import argparse, http.client, json, os, shutil, signal, socket, subprocess, sys, time
 from pathlib import Path
@@ -44,6 +47,35 @@ def timed(c, path, body):
 
 def stats(lat):
     lat = sorted(lat); return lat[len(lat) // 2] * 1000, lat[int(len(lat) * 0.99)] * 1000
+
+
+def median_ms(f, n=1000):
+    for _ in range(50): f()
+    lat = []
+    for _ in range(n):
+        t = time.perf_counter(); f(); lat.append(time.perf_counter() - t)
+    return sorted(lat)[n // 2] * 1000
+
+
+def breakdown(d: Path, fport: int, key: int, val: dict):
+    "Where a keyed request's time goes, in this process: the lookup client, our rows, the model's predict after a wait."
+    os.environ.update(MLOPS_NB_SETTINGS=str(d / "settings.ini"), MLOPS_NB_FEATURE_SERVER=f"http://127.0.0.1:{fport}", MLOPS_NB_LOG_PREDICTIONS="false")
+    os.chdir(d)
+    from mlops_nb.serve import Server, _parse_json, _request_frame, _with_features
+    cur = Server("").start().current
+    plain = json.dumps({"dataframe_split": {"columns": ["plan", "trips", "rating"], "data": [["basic", val["trips"], val["rating"]]]}}).encode()
+    df = _request_frame(cur, plain, _parse_json, 10000)[0]
+    class Answered:   # the lookup's answer given: what our own part of the keyed path costs
+        features, keys, key_types = cur.lookup.features, cur.lookup.keys, cur.lookup.key_types
+        def fetch(self, k): return {f: [val[f]] for f in self.features}, []
+    keyed = {"dataframe_split": {"columns": ["customer_id", "plan"], "data": [[key, "basic"]]}}
+    fetch = median_ms(lambda: cur.lookup.fetch({"customer_id": [key]}))
+    ours = median_ms(lambda: _with_features(keyed, Answered(), 10000, cur.schema.names()))
+    predict = median_ms(lambda: cur.model.predict(df))
+    after_sleep = median_ms(lambda: (time.sleep(0.001), cur.model.predict(df))) - 1.0
+    after_fetch = median_ms(lambda: (cur.lookup.fetch({"customer_id": [key]}), cur.model.predict(df))) - fetch
+    print(f"in one process: FeatureLookup.fetch {fetch:.2f} ms; our rows with the features {ours:.3f} ms; the model's predict {predict:.2f} ms alone, "
+          f"{after_sleep:.2f} ms after a 1 ms sleep, {after_fetch:.2f} ms after a lookup (cold after the wait: +{after_fetch - predict:.2f} ms)")
 
 
 def project(d: Path, estimator: str):
@@ -100,6 +132,8 @@ def main():
         print(f"  ours, key only (lookup):    median {km:.2f} ms, p99 {kp:.2f} ms; its lookups as the service timed them: mean {inside:.2f} ms")
         print(f"keyed - plain = {km - pm:.2f} ms against the lookup's {lm:.2f} ms: overhead beyond the lookup {km - pm - lm:+.2f} ms "
               f"(goal <= +1 ms: {'met' if km - pm - lm <= 1 else 'missed'}); p99 {kp - pp - lp:+.2f} ms")
+        sc.close()
+        breakdown(d, fport, key, val)
     finally:
         for p in (ours, feast):
             try: os.killpg(p.pid, signal.SIGTERM); p.wait(30)

@@ -253,7 +253,9 @@ def _refresh(s:Settings, out)->dict|None:
     from mlops_nb.featurestore import FeatureStoreError, materialize
     t0 = time.perf_counter()
     try: msg = materialize(s); out(f"materialized the online store of {s.feature_repo}"); status = dict(status="ok", output=msg)
-    except FeatureStoreError as e: out(f"could not refresh the online store: {e}"); status = dict(status="failed", error=str(e))
+    except Exception as e:   # the tick goes on: what it monitors and retrains does not depend on the online store
+        why = str(e) if isinstance(e, FeatureStoreError) else f"{type(e).__name__}: {e}"
+        out(f"could not refresh the online store: {why}"); status = dict(status="failed", error=why)
     return status | dict(seconds=round(time.perf_counter() - t0, 3))
 
 # %% ../nbs/11_ct.ipynb #202df5df

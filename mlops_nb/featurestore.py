@@ -6,7 +6,7 @@ Docs: https://github.com/mlops-nb/mlops_nb/featurestore.html.md"""
 
 # %% ../nbs/03d_featurestore.ipynb #6563d14e
 from __future__ import annotations
-import http.client, json, os, subprocess, tempfile, threading, time, urllib.parse
+import http.client, json, logging, os, subprocess, tempfile, threading, time, urllib.parse
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
@@ -18,8 +18,8 @@ from .data import DataError, fingerprint, load_data, redact_url
 # %% auto #0
 __all__ = ['FEAST_KERNEL', 'FEAST_SECONDS', 'LINEAGE_KEY', 'FeatureStoreError', 'feast_python', 'feast_run', 'merge_back',
            'TrainingSet', 'write_training_set', 'read_lineage', 'training_set', 'training_set_path', 'UnknownKeyError',
-           'FeatureServerError', 'FeatureLookup', 'lookup_for', 'lineage_tags', 'feast_cli', 'apply', 'materialize',
-           'example_repo', 'example_entities']
+           'FeatureServerError', 'LookupStats', 'FeatureLookup', 'lookup_for', 'entity_keys', 'lineage_tags',
+           'feast_cli', 'apply', 'materialize', 'example_repo', 'example_entities']
 
 # %% ../nbs/03d_featurestore.ipynb #7d3cff37
 FEAST_KERNEL = "mlops-nb-feast"   # the kernel `bash scripts/dev feast` registers for the Feast environment
@@ -50,7 +50,7 @@ def feast_run(s:Settings, code:str, args:dict, cwd=None, timeout:float=FEAST_SEC
     line = next((l for l in reversed(r.stdout.splitlines()) if l.startswith("RESULT ")), None)
     if r.returncode or line is None:
         why = next((l for l in reversed(r.stderr.splitlines()) if l.startswith("FEAST_ERROR ")), None)
-        raise FeatureStoreError(why[len("FEAST_ERROR "):] if why else f"the Feast step failed (exit {r.returncode}): {r.stderr.strip()[-800:]}")
+        raise FeatureStoreError(redact_url(why[len("FEAST_ERROR "):] if why else f"the Feast step failed (exit {r.returncode}): {r.stderr.strip()[-800:]}"))
     return json.loads(line[len("RESULT "):])
 
 # %% ../nbs/03d_featurestore.ipynb #3d9e3553
@@ -63,14 +63,18 @@ try:
     store = FeatureStore(repo_path=a["repo"])
     fs = store.get_feature_service(a["feature_service"])
     ent = pd.read_parquet(a["entities"])
-    store.get_historical_features(entity_df=ent, features=fs).to_df().to_parquet(a["out"], index=False)
     views = [(p, store.get_feature_view(p.name)) for p in fs.feature_view_projections]
+    keys = sorted({k for _, v in views for k in v.join_keys})
+    if (miss := [k for k in keys if k not in ent.columns]):
+        raise KeyError(f"the entity frame has no column {miss[0]!r}, the entity key of feature service {a['feature_service']!r}; columns: {', '.join(ent.columns)}")
+    store.get_historical_features(entity_df=ent, features=fs).to_df().to_parquet(a["out"], index=False)
     print("RESULT " + json.dumps(dict(
         project=store.project, refs=[f"{p.name_to_use()}:{f.name}" for p, _ in views for f in p.features],
-        features=[f.name for p, _ in views for f in p.features], keys=sorted({k for _, v in views for k in v.join_keys}),
+        features=[f.name for p, _ in views for f in p.features], keys=keys,
+        key_types={c.name: str(c.dtype) for _, v in views for c in v.entity_columns},
         ttl={p.name_to_use(): (v.ttl.total_seconds() if v.ttl else 0) for p, v in views})))
 except Exception as e:
-    print(f"FEAST_ERROR {type(e).__name__}: {e}", file=sys.stderr); sys.exit(2)
+    print(f"FEAST_ERROR {type(e).__name__}: {str(e).strip(chr(34) + chr(39))}", file=sys.stderr); sys.exit(2)
 """
 
 def merge_back(entities:pd.DataFrame, joined:pd.DataFrame, keys:list, event_time:str, features:list)->pd.DataFrame:
@@ -79,11 +83,14 @@ def merge_back(entities:pd.DataFrame, joined:pd.DataFrame, keys:list, event_time
     utc = lambda t: pd.to_datetime(t, utc=True).astype("datetime64[us, UTC]")   # a naive time is UTC, as Feast reads it; one unit on both sides
     ent = entities.assign(**{event_time: utc(entities[event_time])})
     got = joined[on + list(features)].assign(**{event_time: utc(joined[event_time])}).drop_duplicates(on)
-    for k in keys:   # Feast may hand back a key in another dtype (int64 for an INT64 entity sent as text)
-        if got[k].dtype != ent[k].dtype: got[k] = got[k].astype(ent[k].dtype)
+    num = pd.api.types.is_numeric_dtype
+    for k in keys:   # one type on both sides: Feast hands back an INT64 key as int64 whatever it was sent as ("007", object)
+        if got[k].dtype != ent[k].dtype:
+            conv = (lambda c: pd.to_numeric(c, errors="coerce")) if num(got[k]) or num(ent[k]) else (lambda c: c.astype(str))
+            ent[k], got[k] = conv(ent[k]), conv(got[k])
     out = ent.merge(got, on=on, how="left", validate="many_to_one")
     out.index = entities.index
-    return out
+    return out.assign(**{k: entities[k] for k in keys})
 
 # %% ../nbs/03d_featurestore.ipynb #ec19f3ad
 LINEAGE_KEY = b"mlops_nb.features"   # the training set's Parquet metadata key holding its lineage (JSON)
@@ -94,6 +101,8 @@ class TrainingSet:
     df:pd.DataFrame; path:Path; lineage:dict
 
 def _entities(s:Settings, entities:str, event_time:str)->pd.DataFrame:
+    from mlops_nb.data import is_sql_url
+    if is_sql_url(entities): raise DataError("the entity frame is a CSV or Parquet file: write the query's result to one (an SQL source is not supported here yet)")
     ent = load_data(entities, "", s.encoding)
     if event_time not in ent.columns:
         raise DataError(f"the entity frame {redact_url(entities)} has no column {event_time!r}: give each row the time its label refers to "
@@ -145,7 +154,7 @@ def training_set(s:Settings, entities:str, feature_service:str, out, event_time:
                                           f"or load the features for these keys and times, or check the keys (e.g. {df.loc[none, keys].head(3).to_dict('records')})")
     if none.any(): print(f"{int(none.sum())} of {len(df)} entity rows have no feature value within the TTL (unknown key, stale, or before "
                          f"the first value); kept with missing features, e.g. {df.loc[none, keys + [event_time]].head(5).astype(str).to_dict('records')}")
-    lineage = dict(feature_service=feature_service, project=meta["project"], refs=meta["refs"], features=feats, keys=keys, ttl=meta["ttl"],
+    lineage = dict(feature_service=feature_service, project=meta["project"], refs=meta["refs"], features=feats, keys=keys, key_types=meta.get("key_types", {}), ttl=meta["ttl"],
                    event_time=event_time, entities=redact_url(str(entities)), entity_rows=len(ent), entity_fingerprint=fingerprint(ent),
                    rows_without_features=int(none.sum()))
     train = df.drop(columns=keys + [event_time])
@@ -158,7 +167,7 @@ def training_set_path(s:Settings, feature_service:str|None, output:str|None)->Pa
 
 # %% ../nbs/03d_featurestore.ipynb #68cd23cc
 class UnknownKeyError(FeatureStoreError):
-    "An entity key the feature store has no features for: the client's mistake."
+    "An entity key the feature store has no features for, or that is not a key of its type: the client's mistake."
     def __init__(self, msg, column): super().__init__(msg); self.column = column
 
 class FeatureServerError(FeatureStoreError):
@@ -166,75 +175,112 @@ class FeatureServerError(FeatureStoreError):
 
 def _epoch(ts:str)->float: return datetime.fromisoformat(ts.replace("Z", "+00:00")).timestamp()
 
+class LookupStats:
+    "Lookups by outcome and their seconds, shared by the lookups of one service (champion, canary, shadow; across versions)."
+    def __init__(self): self.counts, self.seconds, self._lock = dict(ok=0, unknown_key=0, unavailable=0), 0.0, threading.Lock()
+    def add(self, outcome:str, seconds:float):
+        with self._lock: self.counts[outcome] += 1; self.seconds += seconds
+
 class FeatureLookup:
     "Online features by entity key from `feast serve` at `url`, for the features of a training set's `lineage`."
-    def __init__(self, url:str, lineage:dict, timeout:float=0.5):
+    def __init__(self, url:str, lineage:dict, timeout:float=0.5, stats:LookupStats|None=None):
         u = urllib.parse.urlsplit(url)
-        if u.scheme not in ("http", "") or not u.hostname: raise FeatureStoreError(f"feature_server {redact_url(url)!r}: give http://host:port of `feast serve`")
-        self.host, self.port, self.path = u.hostname, u.port or 80, u.path.rstrip("/") + "/get-online-features"
+        try: port = u.port
+        except ValueError: port = -1
+        if u.scheme not in ("http", "") or not u.hostname or port == -1: raise FeatureStoreError(f"feature_server {redact_url(url)!r}: give http://host:port of `feast serve`")
+        self.host, self.port, self.path = u.hostname, port or 80, u.path.rstrip("/") + "/get-online-features"
         self.url, self.timeout = f"http://{u.hostname}:{self.port}", timeout
         self.refs, self.features, self.keys = list(lineage["refs"]), list(lineage["features"]), list(lineage["keys"])
+        self.key_types = dict(lineage.get("key_types") or {})
         self.ttl = {f: float(lineage["ttl"].get(r.split(":", 1)[0]) or 0) for f, r in zip(self.features, self.refs)}
-        self.counts, self.seconds = dict(ok=0, unknown_key=0, unavailable=0), 0.0
-        self._local, self._lock = threading.local(), threading.Lock()
+        self.stats = stats or LookupStats()
+        self._local = threading.local()
 
-    def _count(self, outcome:str, t0:float):
-        with self._lock: self.counts[outcome] += 1; self.seconds += time.perf_counter() - t0
+    @property
+    def counts(self)->dict: return self.stats.counts
 
     def _post(self, body:bytes)->dict:
-        for attempt in (0, 1):   # a kept-alive connection the server closed meanwhile: once more, on a new one
-            c = getattr(self._local, "conn", None)
+        "Feast's answer to `body`; a connection kept alive that the server closed meanwhile is tried once more (a new one never)."
+        while True:
+            c = getattr(self._local, "conn", None); reused = c is not None
             if c is None: c = self._local.conn = http.client.HTTPConnection(self.host, self.port, timeout=self.timeout)
             try:
                 c.request("POST", self.path, body, {"Content-Type": "application/json"})
                 r = c.getresponse(); data = r.read()
             except (OSError, http.client.HTTPException) as e:
                 c.close(); self._local.conn = None
-                if attempt or isinstance(e, TimeoutError) or not isinstance(e, (http.client.RemoteDisconnected, ConnectionResetError, BrokenPipeError)):
-                    raise FeatureServerError(f"the feature server at {self.url} did not answer within {self.timeout:g} s ({type(e).__name__}): "
-                                             "the service cannot score without its features; start it with `feast serve`") from None
-                continue
-            if r.status != 200: raise FeatureServerError(f"the feature server at {self.url} answered {r.status}: {data[:300].decode(errors='replace')}")
-            return json.loads(data)
+                if reused and isinstance(e, (http.client.RemoteDisconnected, ConnectionResetError, BrokenPipeError)): continue
+                raise FeatureServerError(f"the feature server at {self.url} did not answer within {self.timeout:g} s ({type(e).__name__}): "
+                                         "the service cannot score without its features; start it with `feast serve`") from None
+            if r.status != 200:
+                logging.getLogger("mlops_nb.featurestore").warning("feature server %s answered %s: %s", self.url, r.status, data[:500])
+                raise FeatureServerError(f"the feature server at {self.url} answered {r.status} (its message is in the service's log)")
+            try: return json.loads(data)
+            except ValueError: raise FeatureServerError(f"the feature server at {self.url} answered something other than JSON") from None
 
 # %% ../nbs/03d_featurestore.ipynb #ec932385
+def _online_values(lk:FeatureLookup, got:dict, n:int, now:float)->tuple[dict, list, dict]:
+    "({feature: values}, found per row, {feature: stale rows}) of Feast's column-major answer `got` for `n` rows."
+    names, out, found, stale = got["metadata"]["feature_names"], {}, [False] * n, {}
+    for f in lk.features:   # by name: the server's order of features varies between its runs
+        r = got["results"][names.index(f)]; ttl = lk.ttl[f]; vals = []
+        for i, (v, st, ts) in enumerate(zip(r["values"], r["statuses"], r["event_timestamps"], strict=True)):
+            if st == "NOT_FOUND": vals.append(None); continue
+            found[i] = True
+            if ttl and now - _epoch(ts) > ttl: vals.append(None); stale.setdefault(f, []).append(i)
+            else: vals.append(v)
+        if len(vals) != n: raise ValueError(f"{len(vals)} values of {f!r} for {n} rows")
+        out[f] = vals
+    return out, found, stale
+
 @patch_to(FeatureLookup)
 def fetch(self, keys:dict, now:float|None=None)->tuple[dict, list]:
     "({feature: values}, warnings) for the entity rows `keys` ({key column: values}); a value older than its view's TTL is missing (None)."
     t0 = time.perf_counter()
     try: got = self._post(json.dumps({"features": self.refs, "entities": keys}).encode())
-    except FeatureServerError: self._count("unavailable", t0); raise
-    names, now = got["metadata"]["feature_names"], time.time() if now is None else now
-    n = len(next(iter(keys.values())))
-    out, found, stale = {}, [False] * n, {}
-    for f in self.features:   # by name: the server's order of features varies between its runs
-        r = got["results"][names.index(f)]; ttl = self.ttl[f]; vals = []
-        for i, (v, st, ts) in enumerate(zip(r["values"], r["statuses"], r["event_timestamps"])):
-            if st == "NOT_FOUND": vals.append(None); continue
-            found[i] = True
-            if ttl and now - _epoch(ts) > ttl: vals.append(None); stale.setdefault(f, []).append(i)
-            else: vals.append(v)
-        out[f] = vals
+    except FeatureServerError: self.stats.add("unavailable", time.perf_counter() - t0); raise
+    now, n = time.time() if now is None else now, len(next(iter(keys.values())))
+    try: out, found, stale = _online_values(self, got, n, now)
+    except (KeyError, ValueError, IndexError, TypeError) as e:
+        self.stats.add("unavailable", time.perf_counter() - t0)
+        raise FeatureServerError(f"the feature server at {self.url} answered without the features {self.refs} ({type(e).__name__}: {e})") from None
     if not all(found):
-        i = found.index(False); self._count("unknown_key", t0)
+        i = found.index(False); self.stats.add("unknown_key", time.perf_counter() - t0)
         who = ", ".join(f"{k}={keys[k][i]!r}" for k in self.keys)
-        raise UnknownKeyError(f"unknown entity {who} in row {i}: the feature store has no features for it ({sum(not x for x in found)} "
-                              f"of {n} rows); send a known key, or the features themselves", self.keys[0])
-    self._count("ok", t0)
+        raise UnknownKeyError(f"unknown entity {who} in row {i}: the feature store has no features for it, or not yet (not "
+                              f"materialized); {sum(not x for x in found)} of {n} rows; send a known key, or the features themselves", self.keys[0])
+    self.stats.add("ok", time.perf_counter() - t0)
     return out, [f"feature {f!r} of row{'s' if len(r) > 1 else ''} {r[:5]} is older than its TTL ({self.ttl[f]:g} s): scored as missing" for f, r in stale.items()]
 
 # %% ../nbs/03d_featurestore.ipynb #7f524b52
-def lookup_for(tags:dict, s:Settings)->FeatureLookup|None:
+def lookup_for(tags:dict, s:Settings, stats:LookupStats|None=None)->FeatureLookup|None:
     "The lookup of a model version whose lineage `tags` name a feature service, when `s.feature_server` is set; else None."
     if not tags.get("feature_refs") or not s.feature_server: return None
     lin = dict(refs=json.loads(tags["feature_refs"]), features=json.loads(tags["feature_names"]), keys=json.loads(tags["entity_keys"]),
-               ttl=json.loads(tags.get("feature_ttl") or "{}"))
-    return FeatureLookup(s.feature_server, lin, s.feature_timeout)
+               ttl=json.loads(tags.get("feature_ttl") or "{}"), key_types=json.loads(tags.get("entity_key_types") or "{}"))
+    return FeatureLookup(s.feature_server, lin, s.feature_timeout, stats)
+
+def entity_keys(lk:FeatureLookup, keys:dict)->dict:
+    "`keys` ({key column: values}) in the entity's type (integers: also as text or 17.0; text: also a number); a value that is none is the client's."
+    out = {}
+    for k, vals in keys.items():
+        t, conv = lk.key_types.get(k, ""), []
+        for i, v in enumerate(vals):
+            if t.startswith("Int") and not isinstance(v, bool):
+                if isinstance(v, float) and v.is_integer(): v = int(v)
+                elif isinstance(v, str) and v.strip().lstrip("+-").isdigit(): v = int(v)
+                ok = isinstance(v, int)
+            elif t == "String": v = str(v) if isinstance(v, int) and not isinstance(v, bool) else v; ok = isinstance(v, str)
+            else: ok = isinstance(v, (int, str)) and not isinstance(v, bool)
+            if not ok: raise UnknownKeyError(f"entity key {k!r} in row {i} is {v!r}: give {'a whole number' if t.startswith('Int') else 'a text' if t == 'String' else 'a number or a text'}", k)
+            conv.append(v)
+        out[k] = conv
+    return out
 
 def lineage_tags(lineage:dict)->dict:
     "The run and model version tags of a training set's `lineage`: what the version was trained on, and what `lookup_for` reads."
     return dict(feature_service=lineage["feature_service"], feature_refs=json.dumps(lineage["refs"]), feature_names=json.dumps(lineage["features"]),
-                entity_keys=json.dumps(lineage["keys"]), feature_ttl=json.dumps(lineage["ttl"]), entity_fingerprint=lineage["entity_fingerprint"],
+                entity_keys=json.dumps(lineage["keys"]), entity_key_types=json.dumps(lineage.get("key_types") or {}), feature_ttl=json.dumps(lineage["ttl"]), entity_fingerprint=lineage["entity_fingerprint"],
                 feast_project=lineage["project"])
 
 # %% ../nbs/03d_featurestore.ipynb #1d52afa1

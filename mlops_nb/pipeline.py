@@ -323,7 +323,7 @@ EXTRA_PARAMETERS = {
     "chunk_size": "monitor, score: rows of a batch read, checked and scored at a time",
     "model_uri": "score: models:/NAME@ALIAS or models:/NAME/VERSION (default: models:/MODEL_NAME@champion)",
     "output": "score: .parquet or .csv path of the predictions; features: the training set's .parquet path",
-    "entities": "features: the entity frame (entity keys, event times, labels, request-time columns): CSV, Parquet or SQLAlchemy URL",
+    "entities": "features: the entity frame (entity keys, event times, labels, request-time columns): CSV or Parquet",
     "feature_service": "features: the Feast feature service whose features the training set gets",
     "event_time": "features: the entity frame's column of event times (default: event_timestamp)",
     "n_trials": "tune: trials to add to the study in this run",

@@ -291,13 +291,14 @@ class Loaded:
     ref:ModelRef; model:object; schema:InputSchema; loaded_at:str
     lookup:object = None   # a featurestore.FeatureLookup: the version reads its features from the feature store by entity key
 
-def with_lookup(loaded:Loaded|None, s:Settings)->Loaded|None:
-    "`loaded` with its feature lookup when it was trained on a feature service and `s.feature_server` is set."
+def with_lookup(loaded:Loaded|None, srv)->Loaded|None:
+    "`loaded` with its feature lookup (counted in `srv.lookup_stats`) when it was trained on a feature service and `feature_server` is set."
     if loaded is not None and loaded.ref.tags.get("feature_refs"):
-        from mlops_nb.featurestore import lookup_for
-        loaded.lookup = lookup_for(loaded.ref.tags, s)
-        if loaded.lookup is None: logging.getLogger("mlops_nb.serve").info(
-            "version %s was trained on feature service %s; without feature_server, requests carry its features", loaded.ref.version, loaded.ref.tags.get("feature_service"))
+        from mlops_nb.featurestore import LookupStats, lookup_for
+        if getattr(srv, "lookup_stats", None) is None: srv.lookup_stats = LookupStats()   # one for the service: every version, every role
+        loaded.lookup = lookup_for(loaded.ref.tags, srv.s, srv.lookup_stats)
+        if loaded.lookup is None: logging.getLogger("mlops_nb.serve").warning(
+            "version %s was trained on feature service %s; without feature_server, requests must carry its features", loaded.ref.version, loaded.ref.tags.get("feature_service"))
     return loaded
 
 def load_model(ref:ModelRef)->Loaded:
@@ -337,6 +338,7 @@ class Server:
         self.candidate:Loaded|None = None            # live evaluation: the version beside the champion (`shadow`, `canary`)
         self.candidate_uri, self.candidate_error = candidate_uri(self.s, self.model_uri), None
         self.shadow, self.metrics = None, None        # the shadow's thread (`_Shadow`); the app's metrics
+        self.lookup_stats = None                      # feature store lookups of every version served (featurestore.LookupStats)
         self._stop = threading.Event(); self._poller = None
 
     def start(self):
@@ -345,7 +347,7 @@ class Server:
         # what the store refuses stays pending, then goes to a spill file in the workspace (never dropped silently)
         if self.s.log_predictions:
             self.log = PredictionLog(store, spill=self.s.workspace_path/"predictions.spill.jsonl", retention=self.s.prediction_retention)
-        self.current = with_lookup(load_model(resolve(self.model_uri, self.registry_uri)), self.s)
+        self.current = with_lookup(load_model(resolve(self.model_uri, self.registry_uri)), self)
         logging.getLogger("mlops_nb.serve").info("serving %s version %s", self.current.ref.name, self.current.ref.version)
         if self.candidate_uri: self.check_candidate()
         if self.s.shadow: self.shadow = _Shadow(self)
@@ -356,7 +358,7 @@ class Server:
     def check(self):
         "Resolve the alias once; load and switch to a new version if it moved. Returns the version served."
         if (new := load_if_moved(self.model_uri, self.registry_uri, self.current)) is not None:
-            self.current = with_lookup(new, self.s)   # one reference assignment: atomic for readers
+            self.current = with_lookup(new, self)   # one reference assignment: atomic for readers
             logging.getLogger("mlops_nb.serve").info("switched %s to version %s", new.ref.name, new.ref.version)
         if self.candidate_uri: self.check_candidate()
         return self.current.ref.version
@@ -604,11 +606,11 @@ class _ServiceCollector:
             yield G("mlops_nb_shadow_queued_requests", "requests waiting for the shadow", value=srv.shadow.q.qsize())
             yield C("mlops_nb_shadow_dropped_requests", "requests not shadowed: the shadow's queue was full", value=srv.shadow.dropped)
         yield from _monitor_gauges(srv)
-        if (lk := getattr(getattr(srv, "current", None), "lookup", None)) is not None:   # the served version reads its features from the feature store
+        if (st := getattr(srv, "lookup_stats", None)) is not None:   # a version served reads its features from the feature store
             fam = C("mlops_nb_feature_lookups", "feature store lookups by outcome (ok; unknown_key: the client's; unavailable: the feature server's)", labels=["outcome"])
-            for k, v in lk.counts.items(): fam.add_metric([k], v)
+            for k, v in st.counts.items(): fam.add_metric([k], v)
             yield fam
-            yield C("mlops_nb_feature_lookup_seconds", "seconds spent in feature store lookups", value=lk.seconds)
+            yield C("mlops_nb_feature_lookup_seconds", "seconds spent in feature store lookups", value=st.seconds)
         if srv.log is None: return
         st = srv.log.stats()
         yield C("mlops_nb_prediction_log_rows_written", "rows written to the prediction log", value=st["written"])
@@ -720,10 +722,10 @@ async def _body_of(req, tabular=False):
     return parse(raw)
 
 # %% ../nbs/08_serve.ipynb #e3178d8c
-def _with_features(body, lookup, max_rows:int=10000)->tuple[dict, list]:
+def _with_features(body, lookup, max_rows:int=10000, names=None)->tuple[dict, list]:
     "(`body` with the features `lookup` fetches by its entity keys, as dataframe_split; warnings); as it is when it carries the features."
-    from mlops_nb.featurestore import UnknownKeyError
-    rows, cols, fld = _payload_rows(body)
+    from mlops_nb.featurestore import UnknownKeyError, entity_keys
+    rows, cols, fld = _payload_rows(body, None if names is None else set(names) | set(lookup.keys))
     if cols is None: cols = list(dict.fromkeys(k for r in rows for k in r)); rows = [[r.get(c) for c in cols] for r in rows]
     need = [f for f in lookup.features if f not in cols]   # features the request carries are scored as sent
     if not need or not rows: return body, []
@@ -731,18 +733,24 @@ def _with_features(body, lookup, max_rows:int=10000)->tuple[dict, list]:
     if (miss := [k for k in lookup.keys if k not in cols]):
         raise InputError(f"missing entity key column {miss[0]!r}: this model reads {', '.join(map(repr, need[:5]))} from the feature store by "
                          f"{', '.join(lookup.keys)}; send the key (or the features themselves)", miss[0])
-    keys = {k: [r[cols.index(k)] for r in rows] for k in lookup.keys}
-    for k, vals in keys.items():
-        bad = next((i for i, v in enumerate(vals) if not isinstance(v, (int, str)) or isinstance(v, bool)), None)
-        if bad is not None: raise InputError(f"entity key {k!r} in row {bad} is {vals[bad]!r}: give a key (a number or a text)", k)
-    try: got, warns = lookup.fetch(keys)
+    try: got, warns = lookup.fetch(entity_keys(lookup, {k: [r[cols.index(k)] for r in rows] for k in lookup.keys}))
     except UnknownKeyError as e: raise InputError(str(e), e.column) from None
     return {"dataframe_split": {"columns": cols + need, "data": [list(r) + [got[f][i] for f in need] for i, r in enumerate(rows)]}}, warns
+
+def _carries_features(body, model:Loaded):
+    "A version trained on a feature service, served without a feature server: the request must carry every feature (422 naming it)."
+    rows, cols, fld = _payload_rows(body, set(model.schema.names()))
+    have = set(cols) if cols is not None else set().union(*map(set, rows)) if rows else set()
+    if (miss := [f for f in json.loads(model.ref.tags.get("feature_names") or "[]") if f not in have]):
+        raise InputError(f"missing column {miss[0]!r}: this version reads its features from the feature store (service "
+                         f"{model.ref.tags.get('feature_service')!r}) and the service has no feature_server: send the features, or set "
+                         "MLOPS_NB_FEATURE_SERVER to the URL of `feast serve`", miss[0])
 
 def _request_frame(model:Loaded, raw, parse, max_rows:int):
     "(frame, warnings, rows, columns) of a request for `model`: checked by `to_frame`, its features fetched by key first when it reads them from the feature store."
     body, fw = parse(raw), []
-    if model.lookup is not None: body, fw = _with_features(body, model.lookup, max_rows)
+    if model.lookup is not None: body, fw = _with_features(body, model.lookup, max_rows, model.schema.names())
+    elif "feature_refs" in model.ref.tags: _carries_features(body, model)
     df, warns, rows, cols = to_frame(body, model.schema, max_rows)
     return df, fw + warns, rows, cols
 
@@ -865,7 +873,7 @@ def check_candidate(self:Server)->str|None:
     "Load the candidate, or the version its alias points to now; None (with `candidate_error` saying why) when it has none."
     try:
         if (new := load_if_moved(self.candidate_uri, self.registry_uri, self.candidate)) is not None:
-            self.candidate = with_lookup(new, self.s)
+            self.candidate = with_lookup(new, self)
             logging.getLogger("mlops_nb.serve").info("evaluating %s version %s live", new.ref.name, new.ref.version)
         self.candidate_error = None
     except Exception as e:   # no such alias (yet, or any more): live evaluation pauses; the champion is served as ever
