@@ -953,6 +953,8 @@ async def _metadata(request: Request):
     return {"model_uri": redact_url(cur.ref.uri), "model_name": cur.ref.name, "model_version": cur.ref.version,
             "alias": cur.ref.alias, "loaded_at": cur.loaded_at, "input_schema": cur.schema.to_dict(), "lineage": cur.ref.tags,
             "registry_uri": redact_url(srv.registry_uri), "follow_error": srv.error, "max_rows": srv.s.max_rows,
+            "feature_store": None if cur.lookup is None else {"feature_server": cur.lookup.url, "features": cur.lookup.refs,
+                                                              "entity_keys": cur.lookup.keys, "timeout": cur.lookup.timeout},
             "live": {"candidate_uri": srv.candidate_uri, "candidate_version": srv.candidate.ref.version if srv.candidate else None,
                      "shadow": bool(srv.s.shadow), "canary": srv.s.canary, "candidate_error": srv.candidate_error}}
 

@@ -131,6 +131,9 @@ def test_train_validate_and_serve_from_entity_keys(tmp_path, clean_env):
         plans = ["basic" if c % 2 else "plus" for c in fresh]
         se = env_of(p, MLOPS_NB_FEATURE_SERVER=f"http://127.0.0.1:{fport}", MLOPS_NB_FEATURE_TIMEOUT="2")
         with serving([BIN / "mlops-nb", "serve", "--port", port], f"http://127.0.0.1:{port}/ready", tmp_path / "serve.log", cwd=p, env=se):
+            c = http.client.HTTPConnection("127.0.0.1", port, timeout=10); c.request("GET", "/metadata"); meta = json.loads(c.getresponse().read())
+            assert meta["feature_store"] == {"feature_server": f"http://127.0.0.1:{fport}", "features": ["customer_stats:trips", "customer_stats:rating"],
+                                             "entity_keys": ["customer_id"], "timeout": 2.0}, meta
             st, keyed, _ = post(port, "/invocations", {"dataframe_records": [{"customer_id": c, "plan": pl} for c, pl in zip(fresh, plans)]})
             assert st == 200, keyed
             full = {"dataframe_split": {"columns": ["plan", "trips", "rating"], "data": [[pl, val["trips"][i], val["rating"][i]] for i, pl in enumerate(plans)]}}
