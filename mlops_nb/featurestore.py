@@ -146,8 +146,6 @@ def training_set(s:Settings, entities:str, feature_service:str, out, event_time:
                                         out=str(Path(tmp)/"joined.parquet")), cwd=repo)
         joined = pd.read_parquet(Path(tmp)/"joined.parquet")
     keys, feats = meta["keys"], meta["features"]
-    if (miss := [k for k in keys if k not in ent.columns]):
-        raise DataError(f"the entity frame has no column {miss[0]!r}, the entity key of feature service {feature_service!r}; columns: {', '.join(map(str, ent.columns))}")
     df = merge_back(ent, joined, keys, event_time, feats)
     none = df[feats].isna().all(axis=1)
     if none.all(): raise FeatureStoreError(f"none of the {len(df)} entity rows has a value of {feature_service!r} within its TTL: materialize "

@@ -290,6 +290,7 @@ class FastPipeline:
 class Loaded:
     ref:ModelRef; model:object; schema:InputSchema; loaded_at:str
     lookup:object = None   # a featurestore.FeatureLookup: the version reads its features from the feature store by entity key
+    needs:list|None = None # features a request must carry: the version's from the store, served without a feature server
 
 def with_lookup(loaded:Loaded|None, srv)->Loaded|None:
     "`loaded` with its feature lookup (counted in `srv.lookup_stats`) when it was trained on a feature service and `feature_server` is set."
@@ -297,6 +298,7 @@ def with_lookup(loaded:Loaded|None, srv)->Loaded|None:
         from mlops_nb.featurestore import LookupStats, lookup_for
         if getattr(srv, "lookup_stats", None) is None: srv.lookup_stats = LookupStats()   # one for the service: every version, every role
         loaded.lookup = lookup_for(loaded.ref.tags, srv.s, srv.lookup_stats)
+        loaded.needs = None if loaded.lookup is not None else json.loads(loaded.ref.tags.get("feature_names") or "[]")
         if loaded.lookup is None: logging.getLogger("mlops_nb.serve").warning(
             "version %s was trained on feature service %s; without feature_server, requests must carry its features", loaded.ref.version, loaded.ref.tags.get("feature_service"))
     return loaded
@@ -741,7 +743,7 @@ def _carries_features(body, model:Loaded):
     "A version trained on a feature service, served without a feature server: the request must carry every feature (422 naming it)."
     rows, cols, fld = _payload_rows(body, set(model.schema.names()))
     have = set(cols) if cols is not None else set().union(*map(set, rows)) if rows else set()
-    if (miss := [f for f in json.loads(model.ref.tags.get("feature_names") or "[]") if f not in have]):
+    if (miss := [f for f in model.needs if f not in have]):
         raise InputError(f"missing column {miss[0]!r}: this version reads its features from the feature store (service "
                          f"{model.ref.tags.get('feature_service')!r}) and the service has no feature_server: send the features, or set "
                          "MLOPS_NB_FEATURE_SERVER to the URL of `feast serve`", miss[0])
@@ -750,7 +752,7 @@ def _request_frame(model:Loaded, raw, parse, max_rows:int):
     "(frame, warnings, rows, columns) of a request for `model`: checked by `to_frame`, its features fetched by key first when it reads them from the feature store."
     body, fw = parse(raw), []
     if model.lookup is not None: body, fw = _with_features(body, model.lookup, max_rows, model.schema.names())
-    elif "feature_refs" in model.ref.tags: _carries_features(body, model)
+    elif model.needs: _carries_features(body, model)
     df, warns, rows, cols = to_frame(body, model.schema, max_rows)
     return df, fw + warns, rows, cols
 
@@ -946,6 +948,14 @@ async def _ready(request: Request):
     if srv.current is None: return _err(503, "the model is not loaded yet", "model")
     return {"status": "ready", "model_version": srv.current.ref.version}
 
+async def _prom(request: Request):
+    from prometheus_client import generate_latest, CONTENT_TYPE_LATEST
+    from starlette.responses import Response
+    srv, metrics = request.app.state.server, request.app.state.metrics
+    if srv.current is not None: metrics.version.set(float(srv.current.ref.version or 0))
+    return Response(generate_latest(metrics.registry), media_type=CONTENT_TYPE_LATEST)
+
+# %% ../nbs/08_serve.ipynb #eeeecdb7
 async def _metadata(request: Request):
     if (d := _denied(request)) is not None: return d
     srv = request.app.state.server; cur = srv.current
@@ -957,13 +967,6 @@ async def _metadata(request: Request):
                                                               "entity_keys": cur.lookup.keys, "timeout": cur.lookup.timeout},
             "live": {"candidate_uri": srv.candidate_uri, "candidate_version": srv.candidate.ref.version if srv.candidate else None,
                      "shadow": bool(srv.s.shadow), "canary": srv.s.canary, "candidate_error": srv.candidate_error}}
-
-async def _prom(request: Request):
-    from prometheus_client import generate_latest, CONTENT_TYPE_LATEST
-    from starlette.responses import Response
-    srv, metrics = request.app.state.server, request.app.state.metrics
-    if srv.current is not None: metrics.version.set(float(srv.current.ref.version or 0))
-    return Response(generate_latest(metrics.registry), media_type=CONTENT_TYPE_LATEST)
 
 # %% ../nbs/08_serve.ipynb #86cf06a7
 _ROUTES = [  # path, handler, methods, name (the OpenAPI document is `openapi_doc`, by operation id = name)
