@@ -226,6 +226,62 @@ def to_frame(body, schema:InputSchema, max_rows:int=10000):
     # string Index slowly
     return pd.DataFrame(data, columns=pd.Index(schema.names(), dtype=object)), warns, rows, cols
 
+# %% ../nbs/08_serve.ipynb #d10a8dc1
+def _odd(v)->int|None:
+    "Which odd value `v` is: 0 text (not a category), 1 None, 2 NaN (scikit-learn's imputer fills NaN, not None, in a text column); None: other."
+    return 0 if isinstance(v, str) else 1 if v is None else 2 if isinstance(v, float) and v != v else None
+
+def _onehot_steps(t, cols:list):
+    """How a fitted text part, `OneHotEncoder` or `Pipeline(SimpleImputer, OneHotEncoder)`, encodes each value, read by
+    probing `t` itself: (base row, per column (output positions, {category: row}, table, [unknown, None, NaN] accepted));
+    the table's last rows are an unknown value, None and NaN. None for any other part, or categories not all text."""
+    import numpy as np, pandas as pd
+    steps = [s for _, s in getattr(t, "steps", [("", t)])]
+    if [type(s).__name__ for s in steps] not in (["OneHotEncoder"], ["SimpleImputer", "OneHotEncoder"]): return None
+    if len(steps) == 2 and (steps[0].add_indicator or _odd(steps[0].missing_values) != 2): return None
+    enc = steps[-1]
+    if enc.sparse_output or len(enc.categories_) != len(cols): return None
+    cats = [[v for v in c if type(v) is str] for c in enc.categories_]   # NaN, a category when fitted on it, is probed as NaN
+    if not all(c and len(c) + 1 >= len(f) for c, f in zip(cats, enc.categories_)) or any(_odd(f[-1]) != 2 for c, f in zip(cats, enc.categories_) if len(c) < len(f)): return None
+    frame = lambda vals: pd.DataFrame({c: pd.Series(v, dtype=object) for c, v in zip(cols, vals)})
+    def fitted(df):
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")   # unknown categories, probed on purpose
+                return np.asarray(t.transform(df))
+        except Exception: return None   # refused as scikit-learn refuses it: such a value takes the fitted path
+    probe = lambda j, vals: fitted(frame([vals if k == j else [cats[k][0]] * len(vals) for k in range(len(cols))]))
+    base, enc_, odd_vals = probe(0, [cats[0][0]])[0], [], []
+    for j in range(len(cols)):
+        known, odd = probe(j, cats[j]), [max(cats[j]) + "\x00", None, float("nan")]   # a value no category is, missing ones
+        got = [(r[0] if (r := probe(j, [v])) is not None else None) for v in odd]
+        pos = np.flatnonzero((np.vstack([known, *(r for r in got if r is not None)]) != base).any(axis=0))
+        table = np.vstack([known[:, pos]] + [np.zeros(len(pos)) if r is None else r[pos] for r in got])
+        enc_.append((pos, {v: i for i, v in enumerate(cats[j])}, table, [r is not None for r in got]))
+        odd_vals.append(cats[j] + [v for v, r in zip(odd, got) if r is not None])
+    n = max(map(len, odd_vals))   # every value of every column, the columns mixed: the encoding must be the fitted one
+    mixed = frame([[v[(i * (j + 1)) % len(v)] for i in range(n)] for j, v in enumerate(odd_vals)])
+    fast, want = (base, enc_), fitted(mixed)
+    same = want is not None and np.array_equal(_onehot(fast, mixed, cols), want)
+    return fast if same else None
+
+def _onehot(fast, X, cols:list):
+    "The one-hot columns of `X[cols]` from `_onehot_steps`, or None when a value needs the fitted path (not text, or refused)."
+    import numpy as np
+    base, enc = fast
+    a = np.tile(base, (len(X), 1))
+    for c, (pos, index, table, ok) in zip(cols, enc):
+        rows = []
+        for v in X[c].tolist():
+            i = index.get(v)
+            if i is None:
+                if (k := _odd(v)) is None or not ok[k]: return None
+                i = len(index) + k
+            rows.append(i)
+        a[:, pos] = table[rows]
+    return a
+
+
 # %% ../nbs/08_serve.ipynb #7b371f9f
 def _numeric_steps(t):
     "The fitted (statistics, mean, scale) of an imputer + scaler pipeline, or None if `t` is anything else."
@@ -247,7 +303,7 @@ def _numeric_steps(t):
     return stats, mean, scale
 
 class FastPipeline:
-    "A fitted `Pipeline(ColumnTransformer, estimator)` that scores numeric parts with numpy; `predict` gives what the pipeline gives."
+    "A fitted `Pipeline(ColumnTransformer, estimator)` that scores numeric and one-hot parts with numpy; `predict` gives what the pipeline gives."
     def __init__(self, model):
         self.model, self.parts, self.final = model, None, None
         steps = getattr(model, "steps", None)
@@ -261,16 +317,19 @@ class FastPipeline:
                 if t == "drop": continue
                 return                                            # passthrough: leave it to scikit-learn
             if not isinstance(cols, (list, tuple)) or not all(isinstance(c, str) for c in cols): return
-            parts.append((list(cols), _numeric_steps(t), t))
+            num = _numeric_steps(t)
+            parts.append((list(cols), num, None if num is not None else _onehot_steps(t, list(cols)), t))
         self.parts, self.final = parts, final
 
     def transform(self, X):
         import numpy as np
         out = []
-        for cols, fast, t in self.parts:
-            if fast is None: out.append(t.transform(X[cols])); continue
-            stats, mean, scale = fast
-            a = X[cols].to_numpy(dtype=np.float64, na_value=np.nan, copy=True)
+        for cols, fast, hot, t in self.parts:
+            if fast is None:
+                a = _onehot(hot, X, cols) if hot is not None else None
+                out.append(t.transform(X[cols]) if a is None else a); continue
+            stats, mean, scale = fast   # column by column: selecting columns from a frame costs more than the arithmetic
+            a = np.column_stack([X[c].to_numpy(dtype=np.float64, na_value=np.nan) for c in cols])
             if stats is not None:
                 nan = np.isnan(a)
                 if nan.any(): a[nan] = np.take(stats, np.nonzero(nan)[1])
@@ -281,7 +340,7 @@ class FastPipeline:
 
     def predict(self, X):
         if self.parts is None: return self.model.predict(X)
-        missing = [c for cols, _, _ in self.parts for c in cols if c not in X.columns]
+        missing = [c for cols, *_ in self.parts for c in cols if c not in X.columns]
         if missing: raise ValueError(f"columns are missing: {missing}")   # as ColumnTransformer says it (a 422)
         return self.final.predict(self.transform(X))
 
