@@ -8,9 +8,12 @@ store, and starts `feast serve` (Feast 0.67 in .envs/feast, one worker, no acces
 `feature_server` set. One keep-alive client, one row per request, measured in turns of 100 requests each (so both paths
 see the same machine moments):
   lookup    POST /get-online-features to Feast's server for one key: what the service does on each keyed request;
+            back to back, and paced: plain, lookup and keyed requests in turn, so that Feast's server and this client wait
+            between lookups as long as in the keyed path (on this VM a lookup 2-5 ms after the last one takes
+            1.5-2x as long as one back to back: the goal is judged against the paced one, both are printed);
   plain     our service with the full row (plan, trips, rating): no lookup;
   keyed     our service with the key only (customer_id, plan): the features fetched from Feast's server.
-Goal (issue 21): keyed <= plain + lookup + 1 ms (medians, and p99 shown). Then, in this process, where the keyed path's
+Goal (issue 21): keyed <= plain + paced lookup + 1 ms (medians, and p99 shown). Then, in this process, where the keyed path's
 time goes: our lookup client (`FeatureLookup.fetch`) against a bare http.client call, our part of the keyed path
 (`serve._with_features`, the lookup's answer given), and the model's `predict` alone, after a 1 ms sleep, and after a
 lookup. Needs the Feast environment (bash scripts/dev feast).
@@ -117,21 +120,23 @@ def main():
         plain = json.dumps({"dataframe_split": {"columns": ["plan", "trips", "rating"], "data": [["basic", val["trips"], val["rating"]]]}})
         keyed = json.dumps({"dataframe_split": {"columns": ["customer_id", "plan"], "data": [[key, "basic"]]}})
         sc = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
-        lat = {"lookup": [], "plain": [], "keyed": []}
+        lat = {"lookup": [], "paced": [], "plain": [], "keyed": []}
         for _ in range(50): timed(fc, "/get-online-features", lookup); timed(sc, "/invocations", plain); timed(sc, "/invocations", keyed)   # warm-up
         for _ in range(max(1, a.requests // 100)):   # in turns, so that each path meets the same moments of the machine
             for _ in range(100): lat["lookup"].append(timed(fc, "/get-online-features", lookup))
-            for _ in range(100): lat["plain"].append(timed(sc, "/invocations", plain))
-            for _ in range(100): lat["keyed"].append(timed(sc, "/invocations", keyed))
-        (lm, lp), (pm, pp), (km, kp) = stats(lat["lookup"]), stats(lat["plain"]), stats(lat["keyed"])
+            for _ in range(100):   # one of each in turn: each follows another request, as a keyed request's lookup does
+                lat["plain"].append(timed(sc, "/invocations", plain)); lat["paced"].append(timed(fc, "/get-online-features", lookup))
+                lat["keyed"].append(timed(sc, "/invocations", keyed))
+        (hm, hp), (lm, lp), (pm, pp), (km, kp) = stats(lat["lookup"]), stats(lat["paced"]), stats(lat["plain"]), stats(lat["keyed"])
         sc.request("GET", "/metrics"); m = {l.rsplit(" ", 1)[0]: float(l.rsplit(" ", 1)[1]) for l in sc.getresponse().read().decode().splitlines() if l.startswith("mlops_nb_feature_lookup")}
         inside = m["mlops_nb_feature_lookup_seconds_total"] / m['mlops_nb_feature_lookups_total{outcome="ok"}'] * 1000
         print(f"{len(lat['keyed'])} one-row requests per path, one keep-alive client; model: {a.estimator}; {os.cpu_count()} cores")
-        print(f"  lookup alone (feast serve): median {lm:.2f} ms, p99 {lp:.2f} ms")
+        print(f"  lookup alone, back to back: median {hm:.2f} ms, p99 {hp:.2f} ms (feast serve kept busy)")
+        print(f"  lookup alone, paced:        median {lm:.2f} ms, p99 {lp:.2f} ms (each after another request: as often as the keyed path looks up)")
         print(f"  ours, full row (plain):     median {pm:.2f} ms, p99 {pp:.2f} ms")
         print(f"  ours, key only (lookup):    median {km:.2f} ms, p99 {kp:.2f} ms; its lookups as the service timed them: mean {inside:.2f} ms")
-        print(f"keyed - plain = {km - pm:.2f} ms against the lookup's {lm:.2f} ms: overhead beyond the lookup {km - pm - lm:+.2f} ms "
-              f"(goal <= +1 ms: {'met' if km - pm - lm <= 1 else 'missed'}); p99 {kp - pp - lp:+.2f} ms")
+        print(f"keyed - plain = {km - pm:.2f} ms against the paced lookup's {lm:.2f} ms: overhead beyond the lookup {km - pm - lm:+.2f} ms "
+              f"(goal <= +1 ms: {'met' if km - pm - lm <= 1 else 'missed'}); p99 {kp - pp - lp:+.2f} ms; beyond the back-to-back lookup {km - pm - hm:+.2f} ms")
         sc.close()
         breakdown(d, fport, key, val)
     finally:
