@@ -226,7 +226,7 @@ def to_frame(body, schema:InputSchema, max_rows:int=10000):
     # string Index slowly
     return pd.DataFrame(data, columns=pd.Index(schema.names(), dtype=object)), warns, rows, cols
 
-# %% ../nbs/08_serve.ipynb #d10a8dc1
+# %% ../nbs/08_serve.ipynb #d223b745
 def _odd(v)->int|None:
     "Which odd value `v` is: 0 text (not a category), 1 None, 2 NaN (scikit-learn's imputer fills NaN, not None, in a text column); None: other."
     return 0 if isinstance(v, str) else 1 if v is None else 2 if isinstance(v, float) and v != v else None
