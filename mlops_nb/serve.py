@@ -251,9 +251,12 @@ def _onehot_steps(t, cols:list):
                 return np.asarray(t.transform(df))
         except Exception: return None   # refused as scikit-learn refuses it: such a value takes the fitted path
     probe = lambda j, vals: fitted(frame([vals if k == j else [cats[k][0]] * len(vals) for k in range(len(cols))]))
-    base, enc_, odd_vals = probe(0, [cats[0][0]])[0], [], []
+    base, enc_, odd_vals = probe(0, [cats[0][0]]), [], []
+    if base is None: return None   # the part refuses its own categories: leave it to scikit-learn
+    base = base[0]
     for j in range(len(cols)):
         known, odd = probe(j, cats[j]), [max(cats[j]) + "\x00", None, float("nan")]   # a value no category is, missing ones
+        if known is None: return None
         got = [(r[0] if (r := probe(j, [v])) is not None else None) for v in odd]
         pos = np.flatnonzero((np.vstack([known, *(r for r in got if r is not None)]) != base).any(axis=0))
         table = np.vstack([known[:, pos]] + [np.zeros(len(pos)) if r is None else r[pos] for r in got])
