@@ -39,6 +39,7 @@ def test_champion_history_in_mlflow_ui(mlflow_ui, project):
         browser = pw.chromium.launch(executable_path=str(CHROMIUM), args=FLAGS, headless=True)
         page = browser.new_page(viewport={"width": 1400, "height": 1000})
         page.set_default_timeout(60_000)
+        expect.set_options(timeout=60_000)   # MLflow's UI can take more than expect's default 5 s to render on a loaded 2-core box
         try:
             page.goto(f"{mlflow_ui}/#/models/breast_cancer")
             expect(page.get_by_text("Champion: version 2")).to_be_visible()
