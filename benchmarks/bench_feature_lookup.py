@@ -5,8 +5,8 @@
 Makes a project on the example Feast repository (`featurestore.example_repo`: 200 customers, two features, a TTL of two
 days), joins its training set with the features pipeline, trains and validates a model on it, materializes the online
 store, and starts `feast serve` (Feast 0.67 in .envs/feast, one worker, no access log) and `mlops-nb serve` with
-`feature_server` set. One keep-alive client, one row per request, measured in turns of 100 requests each (so both paths
-see the same machine moments):
+`feature_server` set. One keep-alive client, one row per request, measured in turns (so every path
+meets the same machine moments):
   lookup    POST /get-online-features to Feast's server for one key: what the service does on each keyed request;
             back to back, and paced: plain, lookup and keyed requests in turn, so that Feast's server and this client wait
             between lookups as long as in the keyed path (on this VM a lookup 2-5 ms after the last one takes

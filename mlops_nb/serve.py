@@ -242,7 +242,7 @@ def _onehot_steps(t, cols:list):
     enc = steps[-1]
     if enc.sparse_output or len(enc.categories_) != len(cols): return None
     cats = [[v for v in c if type(v) is str] for c in enc.categories_]   # NaN, a category when fitted on it, is probed as NaN
-    if not all(c and len(c) + 1 >= len(f) for c, f in zip(cats, enc.categories_)) or any(_odd(f[-1]) != 2 for c, f in zip(cats, enc.categories_) if len(c) < len(f)): return None
+    if not all(c and all(_odd(v) == 2 for v in f if type(v) is not str) for c, f in zip(cats, enc.categories_)): return None
     frame = lambda vals: pd.DataFrame({c: pd.Series(v, dtype=object) for c, v in zip(cols, vals)})
     def fitted(df):
         try:
