@@ -1,5 +1,5 @@
 """Shared fixtures: a fresh demo project per test, and helpers to run the real `mlops-nb` and `papermill` commands."""
-import json, os, subprocess, sys
+import json, os, shutil, subprocess, sys
 from pathlib import Path
 
 import pytest
@@ -53,6 +53,48 @@ def client(project):
     from mlflow import MlflowClient
     uri = f"sqlite:///{project / 'workspace' / 'mlflow.db'}"
     return MlflowClient(uri, registry_uri=uri)
+
+
+def relocated_copy(src: Path, dst: Path) -> Path:
+    """A copy of project `src` at `dst` that knows it is there. MLflow's store and the workspace's records hold absolute
+    paths (artifact locations, report paths): rewritten in every SQLite file and text file. Fails, naming the file, if
+    `src`'s path is left anywhere, so that no copy writes into `src`."""
+    import shutil, sqlite3
+    old, new = str(src), str(dst)
+    assert old not in new, f"{dst} is named after {src}: its own path could not be told from the template's"
+    shutil.copytree(src, dst, symlinks=True)
+    for f in (f for f in dst.rglob("*") if f.is_file() and not f.is_symlink()):
+        data = f.read_bytes()
+        if data.startswith(b"SQLite format 3\0"):
+            con = sqlite3.connect(f)
+            for (t,) in con.execute("select name from sqlite_master where type = 'table'").fetchall():
+                for c in [r[1] for r in con.execute(f'pragma table_info("{t}")')]:
+                    con.execute(f"""update "{t}" set "{c}" = replace("{c}", ?, ?) where typeof("{c}") = 'text' and instr("{c}", ?)""", (old, new, old))
+            con.commit(); con.execute("vacuum"); con.close()    # vacuum: no old text left in free pages
+        elif old.encode() in data:
+            try: f.write_text(data.decode().replace(old, new))
+            except UnicodeDecodeError: pass
+        assert old.encode() not in f.read_bytes(), f"{f} still names {old}"
+    return dst
+
+
+@pytest.fixture(scope="session")
+def demo_template(tmp_path_factory, worker_id):
+    """`mlops-nb demo --no-loop`, once per test run: breast_cancer versions 1 (logistic regression), 2 (gradient boosting,
+    the champion) and 3 (a dummy the gate refused). The first test worker to ask builds it under a lock, the others wait
+    for it. Use a `relocated_copy`, never the template itself."""
+    import fcntl
+    root = tmp_path_factory.getbasetemp() if worker_id == "master" else tmp_path_factory.getbasetemp().parent
+    d = root / "demo-template" / "demo"
+    with open(root / "demo-template.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not (root / "demo-template" / "built").exists():
+            shutil.rmtree(d.parent, ignore_errors=True); d.parent.mkdir()
+            env = {k: v for k, v in os.environ.items() if not k.startswith(("MLFLOW_", "MLOPS_NB_"))}
+            p = run([BIN / "mlops-nb", "demo", "--dir", d, "--no-loop"], cwd=d.parent, env=env, timeout=600)
+            assert p.returncode == 0, p.stdout[-2000:] + p.stderr[-2000:]
+            (root / "demo-template" / "built").touch()
+    return d
 
 
 def latest_result(project, pipeline="train"):

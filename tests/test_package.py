@@ -27,11 +27,13 @@ def test_wheel_ships_pipeline_notebooks(tmp_path):
 
 
 @pytest.mark.slow
-def test_demo_from_the_wheel_in_a_fresh_venv(tmp_path):
+def test_demo_from_the_wheel_closes_the_loop(tmp_path):
     """As a user installs it: `pip install mlops-nb` from the built wheel (not editable) into a new virtual environment
-    (versions from constraints.txt); `mlops-nb demo --no-loop` then runs the gate part of the lifecycle from an empty folder,
-    with the pipeline notebooks the wheel ships (not the checkout's)."""
+    (versions from constraints.txt); `mlops-nb demo` then runs the whole lifecycle from an empty folder with the pipeline
+    notebooks the wheel ships (not the checkout's): train, the gate (a dummy refused), serve, a shifted period with labels
+    through the service, monitor, and one ct tick that retrains and promotes while the running service follows."""
     import json, os
+    from conftest import client, latest_result
     p = run([BIN / "uv", "build", "--wheel", "--out-dir", tmp_path / "dist", "."], cwd=ROOT)
     assert p.returncode == 0, p.stderr
     (whl,) = (tmp_path / "dist").glob("mlops_nb-*.whl")
@@ -46,11 +48,25 @@ def test_demo_from_the_wheel_in_a_fresh_venv(tmp_path):
     where = run([venv / "bin" / "python", "-c", code], here, env).stdout.split()
     site = str(venv / "lib")
     assert len(where) == 2 and all(w.startswith(site) for w in where), where       # installed files, not the checkout
-    p = run([venv / "bin" / "mlops-nb", "demo", "--no-loop"], here, env, timeout=900)
-    assert p.returncode == 0, p.stderr[-3000:]
-    res = json.loads((here / "demo" / "workspace" / "results" / "validate.json").read_text())
-    assert res["model_version"] == "3" and res["champion"] == "2"               # the dummy refused, version 2 still champion
-    assert "champion" in p.stdout and "failed, as it should" in p.stdout
+    p = run([venv / "bin" / "mlops-nb", "demo"], here, env, timeout=900)
+    assert p.returncode == 0, p.stdout[-3000:] + p.stderr[-3000:]
+    d = here / "demo"
+    assert "failed, as it should" in p.stdout                                       # the gate refused the dummy ...
+    mvs = {str(v.version): v.tags for v in client(d).search_model_versions("name='breast_cancer'")}
+    assert mvs["3"]["verdict"] == "failed"                                          # ... version 3, and version 2 stayed champion
+    from mlops_nb.cli import DEMO_SHIFTED
+    mon = latest_result(d, "monitor")
+    assert mon["drift_detected"] and mon["performance_degraded"] and mon["model_version"] == "2"
+    assert set(mon["drifted_features"]) <= set(DEMO_SHIFTED) and len(mon["drifted_features"]) >= 5
+    tick = latest_result(d, "ct")
+    assert tick["status"] == "promoted" and tick["champion_before"] == "2"
+    assert {"data", "performance", "drift"} <= set(tick["fired"])
+    new = tick["model_version"]
+    assert str(client(d).get_model_version_by_alias("breast_cancer", "champion").version) == new == "4"   # the retrained version
+    assert f"the service now answers with version {new}" in p.stdout              # ... and the running service reported it
+    assert mvs[new]["ct_triggers"] == ",".join(tick["fired"]) and mvs[new]["verdict"] == "passed"
+    assert int(mvs[new]["data_rows"]) == 569 + 300                                  # trained on the data with the new period
+    assert (d / "workspace" / "monitoring" / "breast_cancer-latest.html").read_text().count("<img") >= 5
 
 
 def test_setup_refuses_an_untested_python(tmp_path):

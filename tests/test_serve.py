@@ -4,7 +4,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import BIN, run
+from conftest import BIN, relocated_copy, run
 
 
 KEY = "k3y-not-in-logs"
@@ -54,12 +54,9 @@ def stop(p):
 
 
 @pytest.fixture(scope="module")
-def demo(tmp_path_factory):
-    "The demo project: breast_cancer versions 1 (logistic regression), 2 (gradient boosting) and 3 (a dummy challenger the gate refused)."
-    d = tmp_path_factory.mktemp("serve") / "demo"
-    p = run([BIN / "mlops-nb", "demo", "--dir", d, "--no-loop"], cwd=d.parent, env=base_env(d.parent), timeout=300)
-    assert p.returncode == 0, p.stderr
-    return d
+def demo(demo_template, tmp_path_factory):
+    "This module's own copy of the demo project: breast_cancer versions 1 (logistic regression), 2 (gradient boosting) and 3 (a dummy challenger the gate refused)."
+    return relocated_copy(demo_template, tmp_path_factory.mktemp("serve") / "demo")
 
 
 @pytest.fixture(scope="module")
