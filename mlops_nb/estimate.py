@@ -117,8 +117,11 @@ class Estimator:
         pred, out = np.asarray(pred), {"labels": None if labels is None else np.asarray(labels, dtype=object)}
         if self.kind == "cbpe":
             raw = np.asarray(self.model.predict_proba(X), dtype=float)
-            cal = np.column_stack([calibrated(c["map"], raw[:, k]) for k, c in enumerate(self.est["calibration"])])
-            cal = cal / np.clip(cal.sum(axis=1, keepdims=True), 1e-12, None)     # per-class calibration: rows sum to 1 again
+            cs = self.est["calibration"]
+            if len(cs) == 2: cal = np.column_stack([1 - (pos := calibrated(cs[1]["map"], raw[:, 1])), pos])   # binary: as `_mirror`
+            else:
+                cal = np.column_stack([calibrated(c["map"], raw[:, k]) for k, c in enumerate(cs)])
+                cal = cal / np.clip(cal.sum(axis=1, keepdims=True), 1e-12, None)     # per-class calibration: rows sum to 1 again
             return out | dict(raw=raw, cal=cal, pred=_class_index(self.est["classes"], pred))
         if self.kind == "dle":
             Z = _dle_inputs(self.model, X, pred)
