@@ -154,6 +154,26 @@ def test_train_validate_and_serve_from_entity_keys(tmp_path, clean_env):
             assert st == 200 and text["predictions"] == keyed["predictions"]
             assert metric(port, 'mlops_nb_feature_lookups_total{outcome="ok"}') == 3
             assert metric(port, 'mlops_nb_feature_lookups_total{outcome="unknown_key"}') == 1
+            # a challenger on the same feature service, answering as a canary and scored as a shadow: each version
+            # reads its own features by the keys (a second service, with its own prediction log)
+            ok(mlops_nb("run", "train", "-p", "estimator", "logistic_regression", cwd=p, env=e, timeout=600))   # version 2, the challenger
+            lport, live = free_port(), f"sqlite:///{tmp_path / 'live.db'}"
+            for knobs, answers in (({"MLOPS_NB_CANARY": "1"}, "2"), ({"MLOPS_NB_SHADOW": "challenger"}, "1")):
+                le = se | {"MLOPS_NB_PREDICTION_STORE": live, **knobs}
+                with serving([BIN / "mlops-nb", "serve", "--port", lport], f"http://127.0.0.1:{lport}/ready", tmp_path / f"live-{answers}.log", cwd=p, env=le):
+                    st, ck, h = post(lport, "/invocations", {"dataframe_records": [{"customer_id": c, "plan": pl} for c, pl in zip(fresh, plans)]})
+                    assert st == 200 and h.get("x-model-version") == answers, (st, ck, h)
+                    st, cw, _ = post(lport, "/invocations", full)
+                    assert st == 200 and ck["predictions"] == cw["predictions"], (ck, cw)
+                    if answers == "1": assert ck["predictions"] == keyed["predictions"]
+                    deadline = time.monotonic() + 30   # the shadow scores off the request path
+                    while knobs.get("MLOPS_NB_SHADOW") and metric(lport, 'mlops_nb_version_scorings_total{outcome="ok",role="shadow",version="2"}') < 2:
+                        assert time.monotonic() < deadline, "the shadow did not score both requests"
+                        time.sleep(0.2)
+                    assert metric(lport, 'mlops_nb_feature_lookups_total{outcome="ok"}') >= 1
+            from mlops_nb.predlog import read_live
+            shadowed = read_live(live, "churn")
+            assert set(zip(shadowed["version"].astype(str), shadowed["role"])) == {("2", "answer"), ("1", "answer"), ("2", "shadow")}, shadowed
             # the feature server stops: a 503 naming it, counted; never a prediction without the features
             os.killpg(feast.pid, signal.SIGTERM); feast.wait(30)
             st, body, _ = post(port, "/invocations", {"dataframe_records": [{"customer_id": fresh[0], "plan": "basic"}]})
