@@ -86,6 +86,7 @@ class Settings(_ProjectSettings):
     feature_server:str = ""  # serve: URL of `feast serve` (http://host:6566); a model trained on a feature service is then served from entity keys
     feature_timeout:float = 0.5 # serve: seconds a feature lookup may take; longer is answered 503 (the service's fault, not the client's)
     materialize:bool = False # ct: each tick first refreshes the online store from the offline one (feast materialize-incremental)
+    ct_entities:str = ""     # ct: an entity frame (CSV or Parquet): before retraining, the features pipeline rebuilds `data` from it with the champion's feature service; empty = off
     alert_url:str = ""       # monitor: gets a JSON POST (Slack-compatible `text`) when a verdict turns to drift or degradation, or back (better as MLOPS_NB_ALERT_URL)
     ct_pipeline:str = "train" # ct: retrain with the train or the tune pipeline
     ct_triggers:str = "demand, schedule, data, performance, drift" # ct: the triggers that may fire
@@ -173,7 +174,7 @@ def coerce_value(name:str, value, origin:str="parameter"):
     return _CHECKS[name](value, origin) if value is not None and name in _CHECKS else value
 
 # %% ../nbs/00_config.ipynb #aaa49524
-_PATH_KEYS = ("data", "workspace", "schema", "feature_repo", "feast_python")
+_PATH_KEYS = ("data", "workspace", "schema", "feature_repo", "feast_python", "ct_entities")
 
 def find_settings_file()->Path|None:
     "`$MLOPS_NB_SETTINGS`, else `./settings.ini`, else None."

@@ -125,12 +125,11 @@ def check_triggers(s:Settings, state:dict, champ:Champion, monitor_result:dict|N
                                + (" (due now)" if now >= due else f" (next at {due:%Y-%m-%d %H:%M})")))
         elif name == "data":
             if champ.version is None: out.append(Trigger(name, False, "no champion to compare with")); continue
-            trained = champ.tags.get("data_fingerprint")
-            if not s.data: out.append(Trigger(name, False, "no data source set")); continue
-            fp = data_fingerprint()
-            fired = bool(trained) and fp != trained
-            out.append(Trigger(name, fired, f"data changed: fingerprint {fp} (champion trained on {trained})" if fired
-                               else f"data unchanged (fingerprint {fp})" if trained else "the champion has no data fingerprint"))
+            src, key = ("entity frame", "entity_fingerprint") if s.ct_entities else ("data", "data_fingerprint")   # ct_entities: the data is built from it
+            if not (s.ct_entities or s.data): out.append(Trigger(name, False, "no data source set")); continue
+            trained, fp = champ.tags.get(key), data_fingerprint(); fired = bool(trained) and fp != trained
+            out.append(Trigger(name, fired, f"{src} changed: fingerprint {fp} (champion trained on {trained})" if fired
+                               else f"{src} unchanged (fingerprint {fp})" if trained else f"the champion has no {src} fingerprint"))
         else:
             v = monitor_result or {}
             fresh = (v.get("status") == "succeeded" and champ.version is not None and str(v.get("model_version")) == str(champ.version)
@@ -153,15 +152,16 @@ def check_triggers(s:Settings, state:dict, champ:Champion, monitor_result:dict|N
 RETRY_AFTER = timedelta(hours=1)   # after a failed retraining, triggers other than demand wait this long
 
 def _data_fingerprint(s:Settings, state:dict):
-    "A function giving the fingerprint of `s.data`; a file is read again only when its size or modification time changed."
+    "A function giving the fingerprint of `s.data` (of `s.ct_entities` when set); a file is read again only when its size or modification time changed."
     def fp():
-        p = Path(s.data)
-        key = None
-        if "://" not in s.data and p.is_file():
+        src = s.ct_entities or s.data
+        p, key = Path(src), None
+        if "://" not in src and p.is_file():
             st = p.stat(); key = [str(p.resolve()), st.st_mtime_ns, st.st_size]
             if (state.get("data") or {}).get("key") == key: return state["data"]["fingerprint"]
         from mlops_nb.data import load_data, fingerprint
-        f = fingerprint(load_data(s.data, s.query, s.encoding))
+        from mlops_nb.featurestore import entity_fingerprint
+        f = entity_fingerprint(s, src) if s.ct_entities else fingerprint(load_data(s.data, s.query, s.encoding))
         if key: state["data"] = dict(key=key, fingerprint=f)
         return f
     return fp
@@ -183,6 +183,21 @@ def _latest_monitor(s:Settings, state:dict, champ:Champion, now:datetime, out)->
     except ValueError: return None
 
 
+# %% ../nbs/11_ct.ipynb #c2f7b712
+def _features(s:Settings, champ:Champion, out)->dict|None:
+    "With `ct_entities` set: `data` rebuilt from it with the champion's feature service by the features pipeline; None when off."
+    if not s.ct_entities: return None
+    from mlops_nb.pipeline import run_pipeline, PipelineFailed
+    service = champ.tags.get("feature_service")
+    if not service: return dict(status="failed", error=f"ct_entities is set, but the champion ({s.model_name} version {champ.version or 'none'}) was not "
+                                "trained on a feature service: train it on the features pipeline's training set, or unset ct_entities")
+    out(f"rebuilding the training set {s.data} from {s.ct_entities} with feature service {service} ...")
+    try: r = run_pipeline("features", {"entities": s.ct_entities, "feature_service": service, "output": s.data})
+    except PipelineFailed as e:
+        out("the features pipeline failed; the training set and the champion are unchanged"); return dict(status="failed", error=str(e))
+    return dict(status="ok", rows=r.get("rows"), entity_fingerprint=r.get("entity_fingerprint"), run_id=r.get("run_id"))
+
+
 # %% ../nbs/11_ct.ipynb #33bfdb34
 def _tag_version(s:Settings, version:str, tags:dict):
     import mlflow
@@ -197,6 +212,8 @@ def _retrain(s:Settings, state:dict, champ:Champion, fired:list[Trigger], now:da
     params = {"study_name": f"{s.model_name}-ct-{now:%Y%m%d-%H%M%S}"} if s.ct_pipeline == "tune" else {}
     # data that moved breaks the champion's learned ranges by design: relearn the schema, unless the project keeps one by hand
     if not s.schema: params["schema"] = "infer"
+    if (feat := _features(s, champ, out)) is not None and feat["status"] != "ok":
+        state["last_failure"] = now.isoformat(timespec="seconds"); return dict(status="failed", stage="features", error=feat["error"], features=feat)
     out(f"retraining with the {s.ct_pipeline} pipeline (fired: {', '.join(t.name for t in fired)}) ...")
     try: trained = run_pipeline(s.ct_pipeline, params)
     except PipelineFailed as e:
@@ -217,7 +234,7 @@ def _retrain(s:Settings, state:dict, champ:Champion, fired:list[Trigger], now:da
     verdict = checked.get("verdict") or {}
     res = dict(status="promoted" if promoted else "rejected", model_version=version, promoted=promoted,
                champion_after=version if promoted else champ.version, verdict_reasons=verdict.get("reasons", []),
-               train_run=trained.get("run_id"), validate_run=checked.get("run_id"))
+               train_run=trained.get("run_id"), validate_run=checked.get("run_id"), **({} if feat is None else {"features": feat}))
     out(f"version {version} promoted to champion" if promoted else
         f"version {version} was NOT promoted; the champion is still {champ.version or 'none'}: " + " | ".join(verdict.get("reasons", [])))
     return res

@@ -17,9 +17,9 @@ from .data import DataError, fingerprint, load_data, redact_url
 
 # %% auto #0
 __all__ = ['FEAST_KERNEL', 'FEAST_SECONDS', 'LINEAGE_KEY', 'FeatureStoreError', 'feast_python', 'feast_run', 'merge_back',
-           'TrainingSet', 'write_training_set', 'read_lineage', 'training_set', 'training_set_path', 'UnknownKeyError',
-           'FeatureServerError', 'LookupStats', 'FeatureLookup', 'lookup_for', 'entity_keys', 'lineage_tags',
-           'feast_cli', 'apply', 'materialize', 'example_repo', 'example_entities']
+           'TrainingSet', 'entity_fingerprint', 'write_training_set', 'read_lineage', 'training_set',
+           'training_set_path', 'UnknownKeyError', 'FeatureServerError', 'LookupStats', 'FeatureLookup', 'lookup_for',
+           'entity_keys', 'lineage_tags', 'feast_cli', 'apply', 'materialize', 'example_repo', 'example_entities']
 
 # %% ../nbs/03d_featurestore.ipynb #7d3cff37
 FEAST_KERNEL = "mlops-nb-feast"   # the kernel `bash scripts/dev feast` registers for the Feast environment
@@ -112,6 +112,10 @@ def _entities(s:Settings, entities:str, event_time:str)->pd.DataFrame:
         i = int(t.isna().to_numpy().argmax())
         raise DataError(f"column {event_time!r} of the entity frame: row {i} has {ent[event_time].iloc[i]!r}, not a time: give an ISO 8601 time in every row")
     return ent.assign(**{event_time: t})
+
+def entity_fingerprint(s:Settings, entities:str, event_time:str="event_timestamp")->str:
+    "The fingerprint of entity frame `entities` as the features pipeline reads it: what a version's `entity_fingerprint` tag records."
+    return fingerprint(_entities(s, entities, event_time))
 
 def write_training_set(df:pd.DataFrame, out:Path, lineage:dict)->Path:
     "Write `df` to Parquet file `out` with `lineage` in its metadata, whole or not at all."

@@ -199,6 +199,16 @@ def test_train_validate_and_serve_from_entity_keys(tmp_path, clean_env):
         mon = json.loads((p / "workspace" / "results" / "monitor.json").read_text())
         assert mon["status"] == "succeeded" and mon["rows"] == 4 * len(fresh) + 2, mon   # every row answered: keyed, full, stale, missing, as text, full again
         assert set(mon["psi"]) == {"plan", "trips", "rating"}, mon["psi"]
+        # continuous training from the feature store: more labelled events in the entity frame fire the data trigger; the
+        # tick rebuilds the training set from them with the champion's feature service, then trains and validates on it
+        example_entities(repo, 1000, seed=2).to_parquet(p / "entities.parquet", index=False)
+        ok(mlops_nb("ct", cwd=p, env=env_of(p, MLOPS_NB_CT_ENTITIES="entities.parquet", MLOPS_NB_CT_TRIGGERS="data"), timeout=900))
+        tick = json.loads((p / "workspace" / "results" / "ct.json").read_text())
+        assert tick["fired"] == ["data"] and "entity frame changed" in tick["triggers"][0]["reason"], tick
+        assert tick["features"]["status"] == "ok" and tick["features"]["rows"] == 1000 and tick["status"] in ("promoted", "rejected"), tick
+        new = MlflowClient(uri, registry_uri=uri).get_model_version("churn", tick["model_version"])
+        assert new.tags["feature_service"] == "churn_v1" and new.tags["entity_fingerprint"] == tick["features"]["entity_fingerprint"] != mv.tags["entity_fingerprint"]
+        assert int(new.tags["data_rows"]) == 1000 and new.tags["ct_triggers"] == "data"
     finally:
         if feast.poll() is None: os.killpg(feast.pid, signal.SIGKILL); feast.wait()
 
