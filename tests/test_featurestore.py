@@ -201,6 +201,13 @@ def test_train_validate_and_serve_from_entity_keys(tmp_path, clean_env):
         assert set(mon["psi"]) == {"plan", "trips", "rating"}, mon["psi"]
         # continuous training from the feature store: more labelled events in the entity frame fire the data trigger; the
         # tick rebuilds the training set from them with the champion's feature service, then trains and validates on it
+        # an entity frame without its event times: the tick stops naming the column; the training set and the champion stay
+        before = (p / "data" / "training.parquet").read_bytes()
+        example_entities(repo, 50).drop(columns="event_timestamp").to_parquet(p / "bad.parquet", index=False)
+        r = mlops_nb("ct", cwd=p, env=env_of(p, MLOPS_NB_CT_ENTITIES="bad.parquet", MLOPS_NB_CT_TRIGGERS="data"), timeout=600)
+        assert r.returncode != 0 and "has no column 'event_timestamp'" in r.stderr, (r.returncode, r.stdout[-1500:], r.stderr[-1500:])
+        assert (p / "data" / "training.parquet").read_bytes() == before
+        assert MlflowClient(uri, registry_uri=uri).get_model_version_by_alias("churn", "champion").version == mv.version
         example_entities(repo, 1000, seed=2).to_parquet(p / "entities.parquet", index=False)
         ok(mlops_nb("ct", cwd=p, env=env_of(p, MLOPS_NB_CT_ENTITIES="entities.parquet", MLOPS_NB_CT_TRIGGERS="data"), timeout=900))
         tick = json.loads((p / "workspace" / "results" / "ct.json").read_text())
