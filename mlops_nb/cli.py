@@ -336,7 +336,8 @@ def cmd_ct(args)->int:
         print(f"retrain requested: {ct.request_retrain(reason=args.request)} (the next tick retrains)"); return 0
     res = ct.tick(now=args.now, reason=args.reason)
     if res["status"] == "failed":
-        print(f"error: the {res.get('stage')} pipeline failed; the champion is unchanged:\n{res.get('error')}", file=sys.stderr)
+        what = "the data source could not be read" if res.get("stage") == "data" else f"the {res.get('stage')} pipeline failed"
+        print(f"error: {what}; the champion is unchanged:\n{res.get('error')}", file=sys.stderr)
         return 1
     return 0
 

@@ -96,7 +96,7 @@ def champion(s:Settings)->Champion:
 # %% ../nbs/11_ct.ipynb #e623e532
 @dataclass
 class Trigger:
-    name:str; fired:bool; reason:str
+    name:str; fired:bool; reason:str; error:bool = False   # error: its input could not be read (the tick fails, stage data)
 
 def _parse_time(t:str|None)->datetime|None:
     if not t: return None
@@ -127,7 +127,9 @@ def check_triggers(s:Settings, state:dict, champ:Champion, monitor_result:dict|N
             if champ.version is None: out.append(Trigger(name, False, "no champion to compare with")); continue
             src, key = ("entity frame", "entity_fingerprint") if s.ct_entities else ("data", "data_fingerprint")   # ct_entities: the data is built from it
             if not (s.ct_entities or s.data): out.append(Trigger(name, False, "no data source set")); continue
-            trained, fp = champ.tags.get(key), data_fingerprint(); fired = bool(trained) and fp != trained
+            try: fp = data_fingerprint()
+            except MlopsError as e: out.append(Trigger(name, False, f"cannot read the {src}: {e}", error=True)); continue
+            trained = champ.tags.get(key); fired = bool(trained) and fp != trained
             out.append(Trigger(name, fired, f"{src} changed: fingerprint {fp} (champion trained on {trained})" if fired
                                else f"{src} unchanged (fingerprint {fp})" if trained else f"the champion has no {src} fingerprint"))
         else:
@@ -151,7 +153,7 @@ def check_triggers(s:Settings, state:dict, champ:Champion, monitor_result:dict|N
 # %% ../nbs/11_ct.ipynb #14ebfedd
 RETRY_AFTER = timedelta(hours=1)   # after a failed retraining, triggers other than demand wait this long
 
-def _data_fingerprint(s:Settings, state:dict):
+def _data_fingerprint(s:Settings, state:dict, event_time:str="event_timestamp"):
     "A function giving the fingerprint of `s.data` (of `s.ct_entities` when set); a file is read again only when its size or modification time changed."
     def fp():
         src = s.ct_entities or s.data
@@ -161,7 +163,7 @@ def _data_fingerprint(s:Settings, state:dict):
             if (state.get("data") or {}).get("key") == key: return state["data"]["fingerprint"]
         from mlops_nb.data import load_data, fingerprint
         from mlops_nb.featurestore import entity_fingerprint
-        f = entity_fingerprint(s, src) if s.ct_entities else fingerprint(load_data(s.data, s.query, s.encoding))
+        f = entity_fingerprint(s, src, event_time) if s.ct_entities else fingerprint(load_data(s.data, s.query, s.encoding))
         if key: state["data"] = dict(key=key, fingerprint=f)
         return f
     return fp
@@ -188,11 +190,17 @@ def _features(s:Settings, champ:Champion, out)->dict|None:
     "With `ct_entities` set: `data` rebuilt from it with the champion's feature service by the features pipeline; None when off."
     if not s.ct_entities: return None
     from mlops_nb.pipeline import run_pipeline, PipelineFailed
-    service = champ.tags.get("feature_service")
-    if not service: return dict(status="failed", error=f"ct_entities is set, but the champion ({s.model_name} version {champ.version or 'none'}) was not "
-                                "trained on a feature service: train it on the features pipeline's training set, or unset ct_entities")
+    service, when = champ.tags.get("feature_service"), champ.tags.get("entity_event_time") or "event_timestamp"
+    fail = lambda why: dict(status="failed", error=why)
+    if champ.version is None: return fail("ct_entities is set, but there is no champion yet to take the feature service from: train and validate "
+                                          "a first version on the features pipeline's training set")
+    if not service: return fail(f"ct_entities is set, but the champion ({s.model_name} version {champ.version}) was not trained on a feature "
+                                "service: train it on the features pipeline's training set, or unset ct_entities")
+    if not str(s.data).lower().endswith(".parquet") or Path(s.data) == Path(s.ct_entities):
+        return fail(f"ct_entities is set: data must name the training set the features pipeline writes, a .parquet file other than the "
+                    f"entity frame (data is {s.data!r})")
     out(f"rebuilding the training set {s.data} from {s.ct_entities} with feature service {service} ...")
-    try: r = run_pipeline("features", {"entities": s.ct_entities, "feature_service": service, "output": s.data})
+    try: r = run_pipeline("features", {"entities": s.ct_entities, "feature_service": service, "output": s.data, "event_time": when})
     except PipelineFailed as e:
         out("the features pipeline failed; the training set and the champion are unchanged"); return dict(status="failed", error=str(e))
     return dict(status="ok", rows=r.get("rows"), entity_fingerprint=r.get("entity_fingerprint"), run_id=r.get("run_id"))
@@ -212,14 +220,14 @@ def _retrain(s:Settings, state:dict, champ:Champion, fired:list[Trigger], now:da
     params = {"study_name": f"{s.model_name}-ct-{now:%Y%m%d-%H%M%S}"} if s.ct_pipeline == "tune" else {}
     # data that moved breaks the champion's learned ranges by design: relearn the schema, unless the project keeps one by hand
     if not s.schema: params["schema"] = "infer"
-    if (feat := _features(s, champ, out)) is not None and feat["status"] != "ok":
-        state["last_failure"] = now.isoformat(timespec="seconds"); return dict(status="failed", stage="features", error=feat["error"], features=feat)
+    feat = _features(s, champ, out); fe = {} if feat is None else {"features": feat}   # the training set rebuilt first (ct_entities)
+    if fe and feat["status"] != "ok": state["last_failure"] = now.isoformat(timespec="seconds"); return dict(status="failed", stage="features", error=feat["error"], **fe)
     out(f"retraining with the {s.ct_pipeline} pipeline (fired: {', '.join(t.name for t in fired)}) ...")
     try: trained = run_pipeline(s.ct_pipeline, params)
     except PipelineFailed as e:
         state["last_failure"] = now.isoformat(timespec="seconds")
         out(f"the {s.ct_pipeline} pipeline failed; the champion is unchanged")
-        return dict(status="failed", stage=s.ct_pipeline, error=str(e))
+        return dict(status="failed", stage=s.ct_pipeline, error=str(e), **fe)
     state["last_train"] = now.isoformat(timespec="seconds"); state.pop("last_failure", None)
     version = str(trained["model_version"])
     _tag_version(s, version, {"ct_triggers": ",".join(t.name for t in fired), "ct_reason": why})
@@ -230,11 +238,11 @@ def _retrain(s:Settings, state:dict, champ:Champion, fired:list[Trigger], now:da
         checked, promoted = e.result, False
         if not checked.get("verdict"):   # the pipeline broke before the gate judged
             out(f"the validate pipeline failed before its verdict; the champion is unchanged")
-            return dict(status="failed", stage="validate", model_version=version, error=str(e))
+            return dict(status="failed", stage="validate", model_version=version, error=str(e), **fe)
     verdict = checked.get("verdict") or {}
     res = dict(status="promoted" if promoted else "rejected", model_version=version, promoted=promoted,
                champion_after=version if promoted else champ.version, verdict_reasons=verdict.get("reasons", []),
-               train_run=trained.get("run_id"), validate_run=checked.get("run_id"), **({} if feat is None else {"features": feat}))
+               train_run=trained.get("run_id"), validate_run=checked.get("run_id"), **fe)
     out(f"version {version} promoted to champion" if promoted else
         f"version {version} was NOT promoted; the champion is still {champ.version or 'none'}: " + " | ".join(verdict.get("reasons", [])))
     return res
@@ -275,7 +283,7 @@ def _refresh(s:Settings, out)->dict|None:
         out(f"could not refresh the online store: {why}"); status = dict(status="failed", error=why)
     return status | dict(seconds=round(time.perf_counter() - t0, 3))
 
-# %% ../nbs/11_ct.ipynb #202df5df
+# %% ../nbs/11_ct.ipynb #eaca00da
 def _demand(d:Path, now:bool, reason:str)->str|None:
     "Why the demand trigger fires: `--now`, else a request left in `d`; None when nobody asked."
     req = d/"retrain.request"
@@ -302,6 +310,8 @@ def _record(s:Settings, d:Path, result:dict):
     write_json(s.workspace_path/"results"/"ct.json", result)
     with open(d/"history.jsonl", "a") as f: f.write(json.dumps(result, default=str) + "\n")
 
+
+# %% ../nbs/11_ct.ipynb #202df5df
 def tick(s:Settings|None=None, # settings (default: settings.ini and the environment)
          now:bool=False,       # fire the demand trigger (mlops-nb ct --now)
          reason:str="",        # why, for the record
@@ -319,7 +329,7 @@ def tick(s:Settings|None=None, # settings (default: settings.ini and the environ
         state, demand, champ = read_state(s), _demand(d, now, reason), champion(s)
         bake = _bake(s, state, champ, started, out)   # a new champion worse live is rolled back before anything else
         mon = _latest_monitor(s, state, champ, started, out)
-        triggers = check_triggers(s, state, champ, mon, _data_fingerprint(s, state), started, demand)
+        triggers = check_triggers(s, state, champ, mon, _data_fingerprint(s, state, champ.tags.get("entity_event_time") or "event_timestamp"), started, demand)
         fired = _held_back(state, [t for t in triggers if t.fired], demand, started, out)
         out(f"tick: {s.model_name} champion {champ.version or 'none'}")
         for t in triggers: out(f"  [{'FIRED' if t.fired else '  -  '}] {t.name}: {t.reason}")
@@ -334,6 +344,8 @@ def tick(s:Settings|None=None, # settings (default: settings.ini and the environ
         elif fired:
             result |= _retrain(s, state, champ, fired, started, out)
             if demand: (d/"retrain.request").unlink(missing_ok=True)
+        elif (bad := next((t for t in triggers if t.error), None)) is not None:   # nothing else to do, and data it cannot read
+            result |= dict(status="failed", stage="data", error=bad.reason); out(f"error: {bad.reason}")
         else: out("nothing to do")
         write_state(s, state)
         result.update(finished=config.now().isoformat(timespec="seconds"), seconds=round(time.perf_counter() - t0, 3))

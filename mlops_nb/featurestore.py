@@ -283,7 +283,7 @@ def lineage_tags(lineage:dict)->dict:
     "The run and model version tags of a training set's `lineage`: what the version was trained on, and what `lookup_for` reads."
     return dict(feature_service=lineage["feature_service"], feature_refs=json.dumps(lineage["refs"]), feature_names=json.dumps(lineage["features"]),
                 entity_keys=json.dumps(lineage["keys"]), entity_key_types=json.dumps(lineage.get("key_types") or {}), feature_ttl=json.dumps(lineage["ttl"]), entity_fingerprint=lineage["entity_fingerprint"],
-                feast_project=lineage["project"])
+                entity_event_time=lineage.get("event_time", "event_timestamp"), feast_project=lineage["project"])
 
 # %% ../nbs/03d_featurestore.ipynb #1d52afa1
 def feast_cli(s:Settings, *args:str)->str:

@@ -63,6 +63,8 @@ def relocated_copy(src: Path, dst: Path) -> Path:
     old, new = str(src), str(dst)
     assert old not in new, f"{dst} is named after {src}: its own path could not be told from the template's"
     shutil.copytree(src, dst, symlinks=True)
+    for f in (f for f in dst.rglob("*") if f.is_symlink()):   # a link into the template points into the copy
+        if old in (t := os.readlink(f)): f.unlink(); f.symlink_to(t.replace(old, new))
     for f in (f for f in dst.rglob("*") if f.is_file() and not f.is_symlink()):
         data = f.read_bytes()
         if data.startswith(b"SQLite format 3\0"):
@@ -79,12 +81,13 @@ def relocated_copy(src: Path, dst: Path) -> Path:
 
 
 @pytest.fixture(scope="session")
-def demo_template(tmp_path_factory, worker_id):
+def demo_template(tmp_path_factory):
     """`mlops-nb demo --no-loop`, once per test run: breast_cancer versions 1 (logistic regression), 2 (gradient boosting,
     the champion) and 3 (a dummy the gate refused). The first test worker to ask builds it under a lock, the others wait
     for it. Use a `relocated_copy`, never the template itself."""
     import fcntl
-    root = tmp_path_factory.getbasetemp() if worker_id == "master" else tmp_path_factory.getbasetemp().parent
+    root = tmp_path_factory.getbasetemp()
+    if os.environ.get("PYTEST_XDIST_WORKER"): root = root.parent   # the workers' base temps share this folder
     d = root / "demo-template" / "demo"
     with open(root / "demo-template.lock", "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)

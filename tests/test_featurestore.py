@@ -163,14 +163,14 @@ def test_train_validate_and_serve_from_entity_keys(tmp_path, clean_env):
                 with serving([BIN / "mlops-nb", "serve", "--port", lport], f"http://127.0.0.1:{lport}/ready", tmp_path / f"live-{answers}.log", cwd=p, env=le):
                     st, ck, h = post(lport, "/invocations", {"dataframe_records": [{"customer_id": c, "plan": pl} for c, pl in zip(fresh, plans)]})
                     assert st == 200 and h.get("x-model-version") == answers, (st, ck, h)
-                    st, cw, _ = post(lport, "/invocations", full)
-                    assert st == 200 and ck["predictions"] == cw["predictions"], (ck, cw)
+                    st, cw, h = post(lport, "/invocations", full)
+                    assert st == 200 and h.get("x-model-version") == answers and ck["predictions"] == cw["predictions"], (ck, cw, h)
                     if answers == "1": assert ck["predictions"] == keyed["predictions"]
                     deadline = time.monotonic() + 30   # the shadow scores off the request path
                     while knobs.get("MLOPS_NB_SHADOW") and metric(lport, 'mlops_nb_version_scorings_total{outcome="ok",role="shadow",version="2"}') < 2:
                         assert time.monotonic() < deadline, "the shadow did not score both requests"
                         time.sleep(0.2)
-                    assert metric(lport, 'mlops_nb_feature_lookups_total{outcome="ok"}') >= 1
+                    assert metric(lport, 'mlops_nb_feature_lookups_total{outcome="ok"}') == 1   # the canary's own; the shadow scores the answer's features
             from mlops_nb.predlog import read_live
             shadowed = read_live(live, "churn")
             assert set(zip(shadowed["version"].astype(str), shadowed["role"])) == {("2", "answer"), ("1", "answer"), ("2", "shadow")}, shadowed
@@ -205,7 +205,12 @@ def test_train_validate_and_serve_from_entity_keys(tmp_path, clean_env):
         before = (p / "data" / "training.parquet").read_bytes()
         example_entities(repo, 50).drop(columns="event_timestamp").to_parquet(p / "bad.parquet", index=False)
         r = mlops_nb("ct", cwd=p, env=env_of(p, MLOPS_NB_CT_ENTITIES="bad.parquet", MLOPS_NB_CT_TRIGGERS="data"), timeout=600)
-        assert r.returncode != 0 and "has no column 'event_timestamp'" in r.stderr, (r.returncode, r.stdout[-1500:], r.stderr[-1500:])
+        assert r.returncode == 1 and "has no column 'event_timestamp'" in r.stderr, (r.returncode, r.stdout[-1500:], r.stderr[-1500:])
+        tick = json.loads((p / "workspace" / "results" / "ct.json").read_text())   # the data trigger could not read it: recorded
+        assert tick["status"] == "failed" and tick["stage"] == "data" and tick["fired"] == [], tick
+        r = mlops_nb("ct", "--now", cwd=p, env=env_of(p, MLOPS_NB_CT_ENTITIES="bad.parquet", MLOPS_NB_CT_TRIGGERS="demand"), timeout=600)
+        tick = json.loads((p / "workspace" / "results" / "ct.json").read_text())   # asked to retrain: the features pipeline refuses it
+        assert r.returncode == 1 and tick["stage"] == "features" and "has no column 'event_timestamp'" in tick["error"], (r.stderr[-1500:], tick)
         assert (p / "data" / "training.parquet").read_bytes() == before
         assert MlflowClient(uri, registry_uri=uri).get_model_version_by_alias("churn", "champion").version == mv.version
         example_entities(repo, 1000, seed=2).to_parquet(p / "entities.parquet", index=False)
@@ -216,6 +221,8 @@ def test_train_validate_and_serve_from_entity_keys(tmp_path, clean_env):
         new = MlflowClient(uri, registry_uri=uri).get_model_version("churn", tick["model_version"])
         assert new.tags["feature_service"] == "churn_v1" and new.tags["entity_fingerprint"] == tick["features"]["entity_fingerprint"] != mv.tags["entity_fingerprint"]
         assert int(new.tags["data_rows"]) == 1000 and new.tags["ct_triggers"] == "data"
+        from mlops_nb.featurestore import entity_fingerprint   # what the data trigger computes is what the version records
+        assert entity_fingerprint(Settings(), str(p / "entities.parquet")) == new.tags["entity_fingerprint"]
     finally:
         if feast.poll() is None: os.killpg(feast.pid, signal.SIGKILL); feast.wait()
 
