@@ -93,11 +93,27 @@ def champion(s:Settings)->Champion:
         raise
     return Champion(ref.version, dict(ref.tags))
 
-# %% ../nbs/11_ct.ipynb #e623e532
+# %% ../nbs/11_ct.ipynb #e1bfc806
 @dataclass
 class Trigger:
     name:str; fired:bool; reason:str; error:bool = False   # error: its input could not be read (the tick fails, stage data)
 
+def _data_trigger(s:Settings, state:dict, champ:Champion, data_fingerprint)->Trigger:
+    "Fires when the data (the entity frame, with `ct_entities`) is not what the champion was trained on, nor what a refused version was."
+    if champ.version is None: return Trigger("data", False, "no champion to compare with")
+    src, key = ("entity frame", "entity_fingerprint") if s.ct_entities else ("data", "data_fingerprint")   # ct_entities: the data is built from it
+    if not (s.ct_entities or s.data): return Trigger("data", False, "no data source set")
+    try: fp = data_fingerprint()
+    except MlopsError as e: return Trigger("data", False, f"cannot read the {src}: {e}", error=True)
+    trained = champ.tags.get(key)
+    if not trained: return Trigger("data", False, f"the champion has no {src} fingerprint")
+    if fp == trained: return Trigger("data", False, f"{src} unchanged (fingerprint {fp})")
+    if fp == state.get("refused_data"):   # retrained on it already, and the gate refused that version: not again every tick
+        return Trigger("data", False, f"{src} changed (fingerprint {fp}), but the version trained on it was refused: waiting for new data (or --now)")
+    return Trigger("data", True, f"{src} changed: fingerprint {fp} (champion trained on {trained})")
+
+
+# %% ../nbs/11_ct.ipynb #e623e532
 def _parse_time(t:str|None)->datetime|None:
     if not t: return None
     d = datetime.fromisoformat(t)
@@ -123,15 +139,7 @@ def check_triggers(s:Settings, state:dict, champ:Champion, monitor_result:dict|N
             due = last + every
             out.append(Trigger(name, now >= due, f"last training {last:%Y-%m-%d %H:%M} UTC; due every {s.retrain_every}"
                                + (" (due now)" if now >= due else f" (next at {due:%Y-%m-%d %H:%M})")))
-        elif name == "data":
-            if champ.version is None: out.append(Trigger(name, False, "no champion to compare with")); continue
-            src, key = ("entity frame", "entity_fingerprint") if s.ct_entities else ("data", "data_fingerprint")   # ct_entities: the data is built from it
-            if not (s.ct_entities or s.data): out.append(Trigger(name, False, "no data source set")); continue
-            try: fp = data_fingerprint()
-            except MlopsError as e: out.append(Trigger(name, False, f"cannot read the {src}: {e}", error=True)); continue
-            trained = champ.tags.get(key); fired = bool(trained) and fp != trained
-            out.append(Trigger(name, fired, f"{src} changed: fingerprint {fp} (champion trained on {trained})" if fired
-                               else f"{src} unchanged (fingerprint {fp})" if trained else f"the champion has no {src} fingerprint"))
+        elif name == "data": out.append(_data_trigger(s, state, champ, data_fingerprint))
         else:
             v = monitor_result or {}
             fresh = (v.get("status") == "succeeded" and champ.version is not None and str(v.get("model_version")) == str(champ.version)
@@ -329,7 +337,8 @@ def tick(s:Settings|None=None, # settings (default: settings.ini and the environ
         state, demand, champ = read_state(s), _demand(d, now, reason), champion(s)
         bake = _bake(s, state, champ, started, out)   # a new champion worse live is rolled back before anything else
         mon = _latest_monitor(s, state, champ, started, out)
-        triggers = check_triggers(s, state, champ, mon, _data_fingerprint(s, state, champ.tags.get("entity_event_time") or "event_timestamp"), started, demand)
+        data_fp = _data_fingerprint(s, state, champ.tags.get("entity_event_time") or "event_timestamp")
+        triggers = check_triggers(s, state, champ, mon, data_fp, started, demand)
         fired = _held_back(state, [t for t in triggers if t.fired], demand, started, out)
         out(f"tick: {s.model_name} champion {champ.version or 'none'}")
         for t in triggers: out(f"  [{'FIRED' if t.fired else '  -  '}] {t.name}: {t.reason}")
@@ -343,6 +352,8 @@ def tick(s:Settings|None=None, # settings (default: settings.ini and the environ
             if fired: out("the fired triggers wait for the next tick, against the restored champion")
         elif fired:
             result |= _retrain(s, state, champ, fired, started, out)
+            if result["status"] == "rejected" and any(t.name == "data" for t in fired): state["refused_data"] = data_fp()   # see _data_trigger
+            elif result["status"] == "promoted": state.pop("refused_data", None)
             if demand: (d/"retrain.request").unlink(missing_ok=True)
         elif (bad := next((t for t in triggers if t.error), None)) is not None:   # nothing else to do, and data it cannot read
             result |= dict(status="failed", stage="data", error=bad.reason); out(f"error: {bad.reason}")

@@ -69,6 +69,19 @@ def test_ticks_idle_rejected_concurrent_killed(project):
     assert champion(project) == "1"
     assert latest_result(project, "ct")["recovered_lock"]["pid"] == q.pid
 
+    # the data changed and the version trained on it was refused: the next tick does not retrain on the same data again
+    import pandas as pd
+    data = project / "data" / "breast_cancer.csv"
+    pd.read_csv(data).iloc[:-10].to_csv(data, index=False)
+    dummy = env(MLOPS_NB_ESTIMATOR="dummy", MLOPS_NB_CT_TRIGGERS="data")
+    p = mlops_nb("ct", cwd=project, env=dummy)
+    tick = latest_result(project, "ct")
+    assert p.returncode == 0 and tick["fired"] == ["data"] and tick["status"] == "rejected", (p.stdout[-2000:], tick)
+    p = mlops_nb("ct", cwd=project, env=dummy)
+    again = latest_result(project, "ct")
+    assert again["status"] == "idle" and again["fired"] == [] and "but the version trained on it was refused" in again["triggers"][0]["reason"], again
+    assert champion(project) == "1"
+
 
 def test_monitor_bad_input(project, use_store):
     import mlflow

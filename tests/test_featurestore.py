@@ -225,6 +225,11 @@ def test_train_validate_and_serve_from_entity_keys(tmp_path, clean_env):
         assert int(new.tags["data_rows"]) == 1000 and new.tags["ct_triggers"] == "demand,data"
         from mlops_nb.featurestore import entity_fingerprint   # what the data trigger computes is what the version records
         assert entity_fingerprint(Settings(), str(p / "entities.parquet")) == new.tags["entity_fingerprint"]
+        # the next tick, the entity frame as it was: no second retraining, whether the gate promoted the version or refused it
+        ok(mlops_nb("ct", cwd=p, env=env_of(p, MLOPS_NB_CT_ENTITIES="entities.parquet", MLOPS_NB_CT_TRIGGERS="data"), timeout=600))
+        again = json.loads((p / "workspace" / "results" / "ct.json").read_text())
+        why = "entity frame unchanged" if tick["status"] == "promoted" else "but the version trained on it was refused"
+        assert again["status"] == "idle" and again["fired"] == [] and why in again["triggers"][0]["reason"], (tick["status"], again)
     finally:
         if feast.poll() is None: os.killpg(feast.pid, signal.SIGKILL); feast.wait()
 
