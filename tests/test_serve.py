@@ -469,7 +469,10 @@ def test_two_workers_one_log(demo, rows, tmp_path):
             c.request("POST", "/predict", body, {"Content-Type": "application/json"}); r = c.getresponse()
             assert r.status == 200; ids.add(json.loads(r.read())["request_id"]); c.close()
         import psutil
-        pids = {ch.pid for ch in psutil.Process(p.pid).children(recursive=True) if "spawn_main" in " ".join(ch.cmdline())}
+        def cmdline(ch):   # a child that has just exited (a zombie, or gone) is no worker
+            try: return " ".join(ch.cmdline())
+            except (psutil.ZombieProcess, psutil.NoSuchProcess): return ""
+        pids = {ch.pid for ch in psutil.Process(p.pid).children(recursive=True) if "spawn_main" in cmdline(ch)}
     finally:
         p.send_signal(signal.SIGTERM); code = p.wait(60)
     assert code in (0, -signal.SIGTERM) and len(pids) >= 2, (code, pids, open(log.name).read()[-2000:])
