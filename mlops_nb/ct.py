@@ -6,7 +6,7 @@ Docs: https://github.com/mlops-nb/mlops_nb/ct.html.md"""
 
 # %% ../nbs/11_ct.ipynb #10b92383
 from __future__ import annotations
-import fcntl, json, os, socket, time
+import fcntl, functools, json, os, socket, time
 from dataclasses import dataclass, asdict
 from datetime import datetime, timezone, timedelta
 from pathlib import Path
@@ -161,8 +161,13 @@ def check_triggers(s:Settings, state:dict, champ:Champion, monitor_result:dict|N
 # %% ../nbs/11_ct.ipynb #14ebfedd
 RETRY_AFTER = timedelta(hours=1)   # after a failed retraining, triggers other than demand wait this long
 
+def _event_time(champ:Champion)->str:
+    "The entity frame's event-time column the champion's training set was joined on (the features pipeline's default if untagged)."
+    return champ.tags.get("entity_event_time") or "event_timestamp"
+
 def _data_fingerprint(s:Settings, state:dict, event_time:str="event_timestamp"):
-    "A function giving the fingerprint of `s.data` (of `s.ct_entities` when set); a file is read again only when its size or modification time changed."
+    "A function giving the fingerprint of `s.data` (of `s.ct_entities` when set), computed once a tick; a file is read again only when its size or modification time changed."
+    @functools.cache
     def fp():
         src = s.ct_entities or s.data
         p, key = Path(src), None
@@ -198,7 +203,7 @@ def _features(s:Settings, champ:Champion, out)->dict|None:
     "With `ct_entities` set: `data` rebuilt from it with the champion's feature service by the features pipeline; None when off."
     if not s.ct_entities: return None
     from mlops_nb.pipeline import run_pipeline, PipelineFailed
-    service, when = champ.tags.get("feature_service"), champ.tags.get("entity_event_time") or "event_timestamp"
+    service, when = champ.tags.get("feature_service"), _event_time(champ)
     fail = lambda why: dict(status="failed", error=why)
     if champ.version is None: return fail("ct_entities is set, but there is no champion yet to take the feature service from: train and validate "
                                           "a first version on the features pipeline's training set")
@@ -337,7 +342,7 @@ def tick(s:Settings|None=None, # settings (default: settings.ini and the environ
         state, demand, champ = read_state(s), _demand(d, now, reason), champion(s)
         bake = _bake(s, state, champ, started, out)   # a new champion worse live is rolled back before anything else
         mon = _latest_monitor(s, state, champ, started, out)
-        data_fp = _data_fingerprint(s, state, champ.tags.get("entity_event_time") or "event_timestamp")
+        data_fp = _data_fingerprint(s, state, _event_time(champ))
         triggers = check_triggers(s, state, champ, mon, data_fp, started, demand)
         fired = _held_back(state, [t for t in triggers if t.fired], demand, started, out)
         out(f"tick: {s.model_name} champion {champ.version or 'none'}")

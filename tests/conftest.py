@@ -59,7 +59,7 @@ def relocated_copy(src: Path, dst: Path) -> Path:
     """A copy of project `src` at `dst` that knows it is there. MLflow's store and the workspace's records hold absolute
     paths (artifact locations, report paths): rewritten in every SQLite file and text file. Fails, naming the file, if
     `src`'s path is left anywhere, so that no copy writes into `src`."""
-    import shutil, sqlite3
+    import sqlite3
     old, new = str(src), str(dst)
     assert old not in new, f"{dst} is named after {src}: its own path could not be told from the template's"
     shutil.copytree(src, dst, symlinks=True)

@@ -1,10 +1,9 @@
 """Monitoring and continuous training end to end: real papermill runs, a real uvicorn service, real processes killed."""
 import json, os, signal, subprocess, time
-from pathlib import Path
 
 import pytest
 
-from conftest import BIN, client, latest_result, mlops_nb, run
+from conftest import BIN, client, latest_result, mlops_nb
 
 
 def champion(project, name="breast_cancer"):
